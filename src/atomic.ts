@@ -1,0 +1,30 @@
+// Every file this tool writes goes to a temp name in the same folder and is
+// renamed into place, so a reader (or a crash) never sees a torn file.
+import { rename, rm, utimes, writeFile } from "node:fs/promises";
+
+/** Temp files carry this suffix; a run sweeps any that a killed run left behind. */
+export const TEMP_SUFFIX = ".pctmp";
+
+let counter = 0;
+
+/** A unique temp path beside `path`. */
+export function tempPathFor(path: string): string {
+  counter += 1;
+  return `${path}.${process.pid}-${process.hrtime.bigint().toString(36)}-${counter}${TEMP_SUFFIX}`;
+}
+
+/**
+ * Write `bytes` to `path` atomically; with `mtime` (seconds), the file gets that modification time
+ * before it appears (nginx takes Last-Modified from the variant).
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string, mtime?: number): Promise<void> {
+  const temp = tempPathFor(path);
+  try {
+    await writeFile(temp, bytes);
+    if (mtime) await utimes(temp, mtime, mtime);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

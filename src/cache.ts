@@ -1,0 +1,104 @@
+// The persistent cache: encoded bytes addressed by source hash + settings digest,
+// so a clean CI checkout restores variants instead of recompressing them.
+import { mkdir, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { brotliDecompress, gunzip } from "node:zlib";
+import { writeFileAtomic } from "./atomic.js";
+import { hashBytes } from "./hash.js";
+import type { Encoding } from "./manifest-format.js";
+import { zstdDecompressBuffer } from "./zstd.js";
+
+const DECODE: Record<Encoding, (b: Buffer) => Promise<Buffer>> = {
+  gzip: promisify(gunzip),
+  br: promisify(brotliDecompress),
+  zstd: zstdDecompressBuffer,
+};
+
+/** Decode a variant; tests and the cache use it to prove bytes decode to the source. */
+export function decodeVariant(encoding: Encoding, bytes: Buffer): Promise<Buffer> {
+  return DECODE[encoding](bytes);
+}
+
+/** What the cache knows for one key: the encoded bytes, or that the encoding was not worth it. */
+export type CacheHit = { kind: "bytes"; bytes: Buffer } | { kind: "not-worth-it" };
+
+function entryPath(cacheDir: string, digest: string, sourceHash: string): string {
+  // Keys are base64url, so they are safe file names; the prefix folder keeps directories small.
+  return join(cacheDir, digest.slice(7, 23), sourceHash.slice(7, 9), sourceHash.slice(7));
+}
+const NOT_WORTH_IT = ".none";
+
+/**
+ * Look up a cached variant. Bytes are returned only when they decode to content with
+ * `sourceHash`: a corrupt or truncated entry is removed and reported as a miss.
+ */
+export async function readCache(
+  cacheDir: string,
+  digest: string,
+  encoding: Encoding,
+  sourceHash: string,
+): Promise<CacheHit | undefined> {
+  const path = entryPath(cacheDir, digest, sourceHash);
+  const now = new Date();
+  try {
+    await utimes(`${path}${NOT_WORTH_IT}`, now, now);
+    return { kind: "not-worth-it" };
+  } catch {}
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  const decoded = await DECODE[encoding](bytes).catch(() => undefined);
+  if (!decoded || hashBytes(decoded) !== sourceHash) {
+    await rm(path, { force: true });
+    return undefined;
+  }
+  // The modification time is the LRU clock.
+  await utimes(path, now, now).catch(() => {});
+  return { kind: "bytes", bytes };
+}
+
+/** Store a variant (or the fact that none was worth writing). Cache failures never fail the build. */
+export async function writeCache(
+  cacheDir: string,
+  digest: string,
+  sourceHash: string,
+  bytes: Buffer | undefined,
+): Promise<void> {
+  const path = entryPath(cacheDir, digest, sourceHash);
+  try {
+    await mkdir(join(path, ".."), { recursive: true });
+    await writeFileAtomic(bytes ? path : `${path}${NOT_WORTH_IT}`, bytes ?? "");
+  } catch {}
+}
+
+/** Delete least recently used entries until the cache holds at most `maxBytes`. Returns bytes freed. */
+export async function evictCache(cacheDir: string, maxBytes: number): Promise<number> {
+  const entries: { path: string; size: number; mtimeMs: number }[] = [];
+  let total = 0;
+  let names: string[];
+  try {
+    names = (await readdir(cacheDir, { recursive: true })) as string[];
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const path = join(cacheDir, name);
+    const s = await stat(path).catch(() => undefined);
+    if (!s?.isFile()) continue;
+    entries.push({ path, size: s.size, mtimeMs: s.mtimeMs });
+    total += s.size;
+  }
+  if (total <= maxBytes) return 0;
+  entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  let freed = 0;
+  for (const e of entries) {
+    if (total - freed <= maxBytes) break;
+    await rm(e.path, { force: true });
+    freed += e.size;
+  }
+  return freed;
+}

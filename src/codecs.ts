@@ -1,0 +1,78 @@
+// Pure encoders: bytes or a stream in, encoded bytes out, one per encoding.
+import type { Transform } from "node:stream";
+import { promisify } from "node:util";
+import * as zlib from "node:zlib";
+import type { Encoding } from "./manifest-format.js";
+import { createZstdCompressStream, zstdCompressBuffer } from "./zstd.js";
+
+export type BrotliKind = "text" | "font" | "binary";
+
+export interface EncodeOptions {
+  level: number;
+  /** Size of the whole input: brotli's size hint and window, zstd's pledged size. */
+  size: number;
+  /** Chooses brotli's mode. */
+  kind: BrotliKind;
+}
+
+/** Brotli without large-window mode accepts windows of 2^10..2^24 bytes; browsers decode nothing larger. */
+const BROTLI_MIN_WINDOW_LOG = 10;
+const BROTLI_MAX_WINDOW_LOG = 24;
+
+/** The smallest window that holds the whole file: same output, less memory for the decoder. */
+export function brotliWindowLog(size: number): number {
+  const needed = Math.ceil(Math.log2(Math.max(size, 1) + 16));
+  return Math.min(BROTLI_MAX_WINDOW_LOG, Math.max(BROTLI_MIN_WINDOW_LOG, needed));
+}
+
+const BROTLI_MODE: Record<BrotliKind, number> = {
+  text: zlib.constants.BROTLI_MODE_TEXT,
+  font: zlib.constants.BROTLI_MODE_FONT,
+  binary: zlib.constants.BROTLI_MODE_GENERIC,
+};
+
+function brotliOptions({ level, size, kind }: EncodeOptions): zlib.BrotliOptions {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: level,
+      [zlib.constants.BROTLI_PARAM_MODE]: BROTLI_MODE[kind],
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
+      [zlib.constants.BROTLI_PARAM_LGWIN]: brotliWindowLog(size),
+    },
+  };
+}
+
+// memLevel 9 is zlib's best ratio; the gzip header carries no mtime or name, so output is deterministic.
+const gzipOptions = (level: number): zlib.ZlibOptions => ({ level, memLevel: 9 });
+
+const gzip = promisify(zlib.gzip);
+const brotli = promisify(zlib.brotliCompress);
+
+/**
+ * Encode a whole buffer.
+ *
+ * @example
+ * const br = await encodeBuffer("br", source, { level: 11, size: source.length, kind: "text" });
+ */
+export function encodeBuffer(encoding: Encoding, input: Buffer, options: EncodeOptions): Promise<Buffer> {
+  switch (encoding) {
+    case "gzip":
+      return gzip(input, gzipOptions(options.level));
+    case "br":
+      return brotli(input, brotliOptions(options));
+    case "zstd":
+      return zstdCompressBuffer(input, options.level);
+  }
+}
+
+/** A streaming encoder producing the same format as `encodeBuffer`, for files too large to buffer. */
+export function createEncodeStream(encoding: Encoding, options: EncodeOptions): Transform {
+  switch (encoding) {
+    case "gzip":
+      return zlib.createGzip(gzipOptions(options.level));
+    case "br":
+      return zlib.createBrotliCompress(brotliOptions(options));
+    case "zstd":
+      return createZstdCompressStream(options.level, options.size);
+  }
+}

@@ -1,0 +1,82 @@
+// Validate and default the library's options once, with errors that name the option.
+import { homedir } from "node:os";
+import { join, parse, resolve } from "node:path";
+import { PrecompressorError } from "./errors.js";
+import { ALL_ENCODINGS } from "./formats.js";
+import { MANIFEST_NAME } from "./manifest.js";
+import type { Encoding } from "./manifest-format.js";
+import type { PrecompressOptions } from "./precompress.js";
+import { ZSTD_MAX_LEVEL } from "./zstd.js";
+
+export interface ResolvedOptions {
+  dir: string;
+  encodings: Encoding[];
+  levels: Record<Encoding, number>;
+  minSize: number;
+  minRatio: number;
+  include: string[];
+  exclude: string[];
+  followSymlinks: boolean;
+  concurrency: number | undefined;
+  manifestPath: string;
+  cacheDir: string | undefined;
+  cacheMaxSize: number;
+  check: boolean;
+  dryRun: boolean;
+}
+
+const LEVEL_RANGE: Record<Encoding, [number, number]> = { gzip: [1, 9], br: [0, 11], zstd: [1, ZSTD_MAX_LEVEL] };
+
+function bad(option: string, message: string): PrecompressorError {
+  return new PrecompressorError("E_BAD_OPTION", `${option}: ${message}`);
+}
+
+function integerIn(option: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw bad(option, `expected a whole number from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
+  const dir = resolve(options.dir ?? "dist");
+  // A home folder or `/` is almost certainly a typo, and compressing it writes everywhere.
+  if (!options.force && (dir === parse(dir).root || dir === resolve(homedir()))) {
+    throw new PrecompressorError(
+      "E_INPUT_REFUSED",
+      `${dir}: refusing to compress a root or home folder (pass --force to insist)`,
+      { path: dir },
+    );
+  }
+  const encodings = [...new Set(options.encodings ?? ALL_ENCODINGS)];
+  if (encodings.length === 0) throw bad("--encodings", "at least one encoding is needed");
+  for (const e of encodings) {
+    if (!ALL_ENCODINGS.includes(e)) throw bad("--encodings", `unknown encoding "${e}" (use gzip, br, zstd)`);
+  }
+  const levels: Record<Encoding, number> = {
+    gzip: integerIn("--gzip-level", options.gzipLevel ?? 9, ...LEVEL_RANGE.gzip),
+    br: integerIn("--brotli-level", options.brotliLevel ?? 11, ...LEVEL_RANGE.br),
+    zstd: integerIn("--zstd-level", options.zstdLevel ?? 19, ...LEVEL_RANGE.zstd),
+  };
+  const minRatio = options.minRatio ?? 0.95;
+  if (!(minRatio > 0 && minRatio <= 1))
+    throw bad("--min-ratio", `expected a number above 0 and at most 1, got ${minRatio}`);
+  const concurrency =
+    options.concurrency === undefined ? undefined : integerIn("--concurrency", options.concurrency, 1, 256);
+  const cacheEnabled = options.cache ?? true;
+  return {
+    dir,
+    encodings,
+    levels,
+    minSize: integerIn("--min-size", options.minSize ?? 1024, 0, Number.MAX_SAFE_INTEGER),
+    minRatio,
+    include: options.include?.length ? options.include : ["**/*"],
+    exclude: options.exclude ?? [],
+    followSymlinks: options.followSymlinks ?? false,
+    concurrency,
+    manifestPath: options.manifest ? resolve(options.manifest) : join(dir, MANIFEST_NAME),
+    cacheDir: cacheEnabled ? resolve(options.cacheDir ?? join("node_modules", ".cache", "precompressor")) : undefined,
+    cacheMaxSize: integerIn("--cache-max-size", options.cacheMaxSize ?? 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    check: options.check ?? false,
+    dryRun: (options.dryRun ?? false) || (options.check ?? false),
+  };
+}

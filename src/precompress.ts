@@ -1,0 +1,352 @@
+// The library's one job: bring a directory's variants and manifest up to date.
+
+import { rm, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { evictCache } from "./cache.js";
+import { type ErrorCode, PrecompressorError } from "./errors.js";
+import { brotliKindOf, contentTypeOf, isCompressible, isVariantName, VARIANT_SUFFIX } from "./formats.js";
+import { acquireLock, LOCK_NAME } from "./lock.js";
+import { readManifest, writeManifest } from "./manifest.js";
+import type { Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
+import { type ResolvedOptions, resolveOptions } from "./options.js";
+import { type PoolTask, runPool } from "./pool.js";
+import { type ScannedFile, scan } from "./scan.js";
+import { settingsDigest } from "./settings.js";
+import type { CompressResult, CompressTask, EncodingJob, EncodingOutcome } from "./worker.js";
+
+/** Options of `precompress()`; each mirrors a CLI flag. */
+export interface PrecompressOptions {
+  /** The folder to compress. Default `dist`. */
+  dir?: string;
+  /** Default all three: `["gzip", "br", "zstd"]`. */
+  encodings?: Encoding[];
+  gzipLevel?: number;
+  brotliLevel?: number;
+  zstdLevel?: number;
+  /** Files smaller than this many bytes get no variants. Default 1024. */
+  minSize?: number;
+  /** A variant is written only if `compressed <= minRatio * original`. Default 0.95. */
+  minRatio?: number;
+  /** Globs relative to `dir`. Default every file. */
+  include?: string[];
+  exclude?: string[];
+  followSymlinks?: boolean;
+  /** Worker threads. Default: available parallelism. */
+  concurrency?: number;
+  /** Manifest path. Default `<dir>/.precompressor.json`. */
+  manifest?: string;
+  /** Use the persistent cache. Default true. */
+  cache?: boolean;
+  /** Default `node_modules/.cache/precompressor` under the working directory. */
+  cacheDir?: string;
+  /** Bytes; least recently used entries go first. Default 1 GiB. */
+  cacheMaxSize?: number;
+  /** Decide what would change and write nothing. */
+  check?: boolean;
+  dryRun?: boolean;
+  /** Allow a root or home folder as `dir`. */
+  force?: boolean;
+  onProgress?: (progress: Progress) => void;
+  /** Non-fatal problems (a corrupt manifest, a symlink leaving the root). Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  path: string;
+}
+
+/**
+ * What happened to one file. A real run: compressed, restored (from the cache), removed (source gone),
+ * failed. `--check`/`--dry-run`: stale (would change), missing (not in the manifest), orphaned (would be removed).
+ */
+export type FileState =
+  | "compressed"
+  | "restored"
+  | "unchanged"
+  | "removed"
+  | "failed"
+  | "stale"
+  | "missing"
+  | "orphaned";
+
+export interface EncodingTotals {
+  /** Variants of this encoding in place after the run. */
+  files: number;
+  /** Bytes of every eligible file. */
+  bytesBefore: number;
+  /** Bytes served to a client of this encoding: the variant where there is one, else the original. */
+  bytesAfter: number;
+  /** Eligible files whose variant was not worth writing (`--min-ratio`). */
+  notWorthIt: number;
+}
+
+export interface Summary {
+  dir: string;
+  manifest: string;
+  dryRun: boolean;
+  /** Files listed in the manifest (served), and how many of them had each state. */
+  files: number;
+  states: Record<"compressed" | "restored" | "unchanged" | "removed" | "failed", number>;
+  /** Files not compressed, by reason. */
+  skipped: { type: number; minSize: number };
+  encodings: Partial<Record<Encoding, EncodingTotals>>;
+  /** Every file whose state is not `unchanged`, sorted by path. */
+  changes: { path: string; state: FileState }[];
+  failures: { path: string; code: ErrorCode; message: string }[];
+  warnings: string[];
+  durationMs: number;
+}
+
+const generator = `precompressor@${(createRequire(import.meta.url)("../package.json") as { version: string }).version}`;
+
+/**
+ * Compress every eligible file under `dir` to gzip, brotli and zstd variants beside it, and
+ * write the manifest. Reruns touch only what changed. Failures of single files are listed in
+ * `summary.failures` (the rest is still done); bad options or a bad `dir` throw `PrecompressorError`.
+ *
+ * @example
+ * const summary = await precompress({ dir: "dist", onProgress: (p) => console.log(p.done, p.total) });
+ * if (summary.failures.length) process.exitCode = 1;
+ */
+export async function precompress(options: PrecompressOptions = {}): Promise<Summary> {
+  const started = performance.now();
+  const opts = resolveOptions(options);
+  await assertDirectory(opts.dir);
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  const release = opts.dryRun ? undefined : await acquireLock(join(opts.dir, LOCK_NAME));
+  try {
+    const { manifest: previous, warning } = await readManifest(opts.manifestPath);
+    if (warning) warn(warning);
+    const scanned = await scan(opts);
+    for (const rel of scanned.outside) warn(`${rel}: symlink leads outside ${opts.dir}; skipped`);
+    if (!opts.dryRun) await Promise.all(scanned.temps.map((t) => rm(t, { force: true })));
+    const run = new Run(opts, previous, scanned.files, options.onProgress);
+    await run.execute();
+    const summary = run.summarise(warnings);
+    if (!opts.dryRun) {
+      // Variants are in place before the manifest names them; orphans go only once it no longer does.
+      await writeManifest(opts.manifestPath, run.manifest());
+      await Promise.all(run.orphanVariants().map((p) => rm(p, { force: true })));
+      if (opts.cacheDir) await evictCache(opts.cacheDir, opts.cacheMaxSize);
+    }
+    summary.durationMs = Math.round(performance.now() - started);
+    return summary;
+  } finally {
+    await release?.();
+  }
+}
+
+async function assertDirectory(dir: string): Promise<void> {
+  const s = await stat(dir).catch((cause: unknown) => {
+    throw new PrecompressorError("E_INPUT_NOT_FOUND", `${dir}: no such directory`, { path: dir, cause });
+  });
+  if (!s.isDirectory()) throw new PrecompressorError("E_INPUT_NOT_DIRECTORY", `${dir}: not a directory`, { path: dir });
+}
+
+/** One run's plan and results: which files need a worker, and the manifest they add up to. */
+class Run {
+  private readonly digests: Partial<Record<Encoding, string>> = {};
+  private readonly entries = new Map<string, ManifestEntry>();
+  private readonly changes: { path: string; state: FileState }[] = [];
+  private readonly failures: Summary["failures"] = [];
+  private readonly skipped = { type: 0, minSize: 0 };
+  private readonly served: ScannedFile[] = [];
+  /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
+  private readonly slots = new Map<string, number>();
+  private readonly eligible = new Set<string>();
+
+  constructor(
+    private readonly opts: ResolvedOptions,
+    private readonly previous: Manifest | undefined,
+    files: ScannedFile[],
+    private readonly onProgress: PrecompressOptions["onProgress"],
+  ) {
+    for (const e of opts.encodings) {
+      this.digests[e] = settingsDigest({
+        encoding: e,
+        level: opts.levels[e],
+        minSize: opts.minSize,
+        minRatio: opts.minRatio,
+      });
+    }
+    const names = new Set(files.map((f) => f.rel));
+    for (const f of files) {
+      // `x.js.br` beside a compressible `x.js` is a variant's place, not a file of the site.
+      const base = f.rel.replace(/\.(gz|br|zst)$/i, "");
+      if (isVariantName(f.rel) && names.has(base) && isCompressible(base)) this.slots.set(f.rel, f.size);
+      else this.served.push(f);
+    }
+  }
+
+  async execute(): Promise<void> {
+    const tasks: PoolTask[] = [];
+    for (const file of this.served) {
+      const jobs = this.jobsFor(file);
+      const prev = this.previous?.files[file.rel];
+      if (prev && this.isUpToDate(file, prev, jobs)) {
+        this.entries.set(file.rel, { ...prev, variants: pick(prev.variants, jobs) });
+        continue;
+      }
+      tasks.push({ size: file.size, task: this.taskFor(file, jobs, prev) });
+    }
+    const total = tasks.length;
+    let done = 0;
+    await runPool(tasks, this.opts.concurrency, (task, result) => {
+      this.record(task, result);
+      done += 1;
+      this.onProgress?.({ done, total, path: this.relOf(task.path) });
+    });
+    for (const rel of this.removedSources())
+      this.changes.push({ path: rel, state: this.opts.dryRun ? "orphaned" : "removed" });
+    this.changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  private jobsFor(file: ScannedFile): EncodingJob[] {
+    if (!isCompressible(file.rel)) {
+      this.skipped.type += 1;
+      return [];
+    }
+    if (file.size < this.opts.minSize) {
+      this.skipped.minSize += 1;
+      return [];
+    }
+    this.eligible.add(file.rel);
+    return this.opts.encodings.map((encoding) => ({
+      encoding,
+      level: this.opts.levels[encoding],
+      digest: this.digests[encoding] as string,
+    }));
+  }
+
+  /** The fast path: same size and mtime, same settings, variants present with their recorded sizes. Nothing is read. */
+  private isUpToDate(file: ScannedFile, prev: ManifestEntry, jobs: EncodingJob[]): boolean {
+    if (prev.size !== file.size || prev.mtimeMs !== file.mtimeMs) return false;
+    return jobs.every(({ encoding, digest }) => {
+      if (this.previous?.settings[encoding] !== digest) return false;
+      const onDisk = this.slots.get(file.rel + VARIANT_SUFFIX[encoding]);
+      return onDisk === prev.variants[encoding]?.size;
+    });
+  }
+
+  private taskFor(file: ScannedFile, jobs: EncodingJob[], prev: ManifestEntry | undefined): CompressTask {
+    return {
+      path: file.path,
+      kind: brotliKindOf(file.rel),
+      jobs,
+      minRatio: this.opts.minRatio,
+      previous:
+        prev && this.previous
+          ? { hash: prev.hash, variants: prev.variants, settings: this.previous.settings }
+          : undefined,
+      cacheDir: this.opts.cacheDir,
+      dryRun: this.opts.dryRun,
+    };
+  }
+
+  private relOf(path: string): string {
+    return path
+      .slice(this.opts.dir.length + 1)
+      .split("\\")
+      .join("/");
+  }
+
+  private record(task: CompressTask, result: CompressResult): void {
+    const rel = this.relOf(task.path);
+    if (!result.ok) {
+      this.failures.push({ path: rel, code: result.code, message: result.message });
+      this.changes.push({ path: rel, state: "failed" });
+      return;
+    }
+    this.entries.set(rel, {
+      hash: result.hash,
+      size: result.size,
+      mtimeMs: result.mtimeMs,
+      type: contentTypeOf(rel),
+      variants: result.variants,
+    });
+    const state = this.stateOf(rel, Object.values(result.outcomes));
+    if (state) this.changes.push({ path: rel, state });
+  }
+
+  private stateOf(rel: string, outcomes: EncodingOutcome[]): FileState | undefined {
+    const known = this.previous?.files[rel] !== undefined;
+    if (this.opts.dryRun) {
+      if (!known) return "missing";
+      return outcomes.includes("would-write") ? "stale" : undefined;
+    }
+    if (outcomes.includes("compressed")) return "compressed";
+    return outcomes.includes("restored") ? "restored" : undefined;
+  }
+
+  private removedSources(): string[] {
+    const present = new Set(this.served.map((f) => f.rel));
+    return Object.keys(this.previous?.files ?? {}).filter((rel) => !present.has(rel));
+  }
+
+  manifest(): Manifest {
+    const files: Record<string, ManifestEntry> = {};
+    for (const rel of [...this.entries.keys()].sort()) files[rel] = this.entries.get(rel) as ManifestEntry;
+    return { version: 1, generator, settings: { ...this.digests }, files };
+  }
+
+  /** Variant files the last manifest listed and this one does not: source gone, encoding dropped, or failed. */
+  orphanVariants(): string[] {
+    const paths: string[] = [];
+    for (const [rel, prev] of Object.entries(this.previous?.files ?? {})) {
+      const now = this.entries.get(rel);
+      for (const encoding of Object.keys(prev.variants) as Encoding[]) {
+        if (!now?.variants[encoding]) paths.push(join(this.opts.dir, rel + VARIANT_SUFFIX[encoding]));
+      }
+    }
+    return paths;
+  }
+
+  summarise(warnings: string[]): Summary {
+    const states = { compressed: 0, restored: 0, unchanged: 0, removed: 0, failed: 0 };
+    for (const c of this.changes) if (c.state in states) states[c.state as keyof typeof states] += 1;
+    // Unchanged: listed last time and nothing to do now; a new image is neither changed nor unchanged.
+    const changed = new Set(this.changes.map((c) => c.path));
+    states.unchanged = this.served.filter((f) => this.previous?.files[f.rel] && !changed.has(f.rel)).length;
+    const encodings: Summary["encodings"] = {};
+    for (const encoding of this.opts.encodings) {
+      const totals: EncodingTotals = { files: 0, bytesBefore: 0, bytesAfter: 0, notWorthIt: 0 };
+      for (const rel of this.eligible) {
+        const entry = this.entries.get(rel);
+        if (!entry) continue;
+        const variant = entry.variants[encoding];
+        totals.bytesBefore += entry.size;
+        totals.bytesAfter += variant?.size ?? entry.size;
+        if (variant) totals.files += 1;
+        else if (!this.opts.dryRun) totals.notWorthIt += 1;
+      }
+      encodings[encoding] = totals;
+    }
+    return {
+      dir: this.opts.dir,
+      manifest: this.opts.manifestPath,
+      dryRun: this.opts.dryRun,
+      files: this.entries.size,
+      states,
+      skipped: this.skipped,
+      encodings,
+      changes: this.changes,
+      failures: this.failures,
+      warnings,
+      durationMs: 0,
+    };
+  }
+}
+
+function pick<T>(variants: Partial<Record<Encoding, T>>, jobs: EncodingJob[]): Partial<Record<Encoding, T>> {
+  const out: Partial<Record<Encoding, T>> = {};
+  for (const { encoding } of jobs) if (variants[encoding]) out[encoding] = variants[encoding];
+  return out;
+}

@@ -1,0 +1,235 @@
+// The piscina task: one source file in, its variants written beside it.
+// Workers read and write files themselves so big buffers never cross threads,
+// and return plain result objects: errors lose their class across the boundary.
+
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { readFile, rename, rm, stat, utimes } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { tempPathFor, writeFileAtomic } from "./atomic.js";
+import { readCache, writeCache } from "./cache.js";
+import { type BrotliKind, createEncodeStream, encodeBuffer } from "./codecs.js";
+import type { ErrorCode } from "./errors.js";
+import { VARIANT_SUFFIX } from "./formats.js";
+import { formatDigest, hashBytes, hashFile } from "./hash.js";
+import type { Encoding, VariantEntry } from "./manifest-format.js";
+
+/** Files above this size stream through the encoders with bounded memory. */
+export const STREAM_THRESHOLD = 16 * 1024 * 1024;
+
+export interface EncodingJob {
+  encoding: Encoding;
+  level: number;
+  /** Settings digest of this encoding: the cache key and the manifest's record. */
+  digest: string;
+}
+
+export interface CompressTask {
+  path: string;
+  kind: BrotliKind;
+  /** Encodings to produce; empty for files that are only hashed and listed. */
+  jobs: EncodingJob[];
+  minRatio: number;
+  /** What the last run recorded, so an edit-free `touch` costs a hash, not a compression. */
+  previous?: {
+    hash: string;
+    variants: Partial<Record<Encoding, VariantEntry>>;
+    settings: Partial<Record<Encoding, string>>;
+  };
+  cacheDir?: string;
+  /** Decide only: compress nothing, write nothing. */
+  dryRun: boolean;
+}
+
+export type EncodingOutcome = "compressed" | "restored" | "unchanged" | "not-worth-it" | "would-write";
+
+export type CompressResult =
+  | {
+      ok: true;
+      hash: string;
+      size: number;
+      mtimeMs: number;
+      variants: Partial<Record<Encoding, VariantEntry>>;
+      outcomes: Partial<Record<Encoding, EncodingOutcome>>;
+    }
+  | { ok: false; code: ErrorCode; message: string };
+
+class TaskFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An encoded result waiting to be put in place once the source is known not to have changed. */
+type Pending =
+  | { encoding: Encoding; outcome: "compressed" | "restored"; bytes: Buffer; entry: VariantEntry; digest: string }
+  | { encoding: Encoding; outcome: "compressed"; temp: string; entry: VariantEntry; digest: string }
+  | { encoding: Encoding; outcome: "not-worth-it"; digest: string; cacheIt: boolean }
+  | { encoding: Encoding; outcome: "unchanged"; entry: VariantEntry | undefined };
+
+export default async function compressFile(task: CompressTask): Promise<CompressResult> {
+  try {
+    return await run(task);
+  } catch (error) {
+    if (error instanceof TaskFailure) return { ok: false, code: error.code, message: error.message };
+    const e = error as NodeJS.ErrnoException;
+    const code: ErrorCode = e.syscall === "open" || e.syscall === "read" || e.code === "EISDIR" ? "E_READ" : "E_WRITE";
+    return { ok: false, code, message: `${task.path}: ${e.code ?? ""} ${e.message}`.replace(/\s+/g, " ") };
+  }
+}
+
+async function run(task: CompressTask): Promise<CompressResult> {
+  const before = await stat(task.path);
+  if (!before.isFile()) throw new TaskFailure("E_READ", `${task.path}: not a regular file`);
+  const streaming = before.size > STREAM_THRESHOLD;
+  const source = streaming ? undefined : await readFile(task.path);
+  if (source && source.length !== before.size) throw changedDuringRun(task.path);
+  const hash = source ? hashBytes(source) : await hashFile(task.path);
+
+  const pending: Pending[] = [];
+  try {
+    for (const job of task.jobs) {
+      pending.push(await produce(task, job, hash, before.size, source));
+    }
+    // The source must be the bytes we hashed and encoded, or nothing is put in place.
+    const after = await stat(task.path);
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changedDuringRun(task.path);
+    return await commit(task, pending, hash, before);
+  } finally {
+    await Promise.all(pending.map((p) => ("temp" in p ? rm(p.temp, { force: true }) : undefined)));
+  }
+}
+
+function changedDuringRun(path: string): TaskFailure {
+  return new TaskFailure("E_READ", `${path}: changed while it was being compressed; run again`);
+}
+
+async function produce(
+  task: CompressTask,
+  job: EncodingJob,
+  hash: string,
+  size: number,
+  source: Buffer | undefined,
+): Promise<Pending> {
+  const { encoding, digest } = job;
+  const variantPath = task.path + VARIANT_SUFFIX[encoding];
+  const prev = task.previous;
+  if (prev && prev.hash === hash && prev.settings[encoding] === digest) {
+    const recorded = prev.variants[encoding];
+    if (await variantMatches(variantPath, recorded)) return { encoding, outcome: "unchanged", entry: recorded };
+  }
+  if (task.dryRun) return { encoding, outcome: "not-worth-it", digest, cacheIt: false };
+
+  const limit = Math.floor(size * task.minRatio);
+  if (task.cacheDir && source) {
+    const hit = await readCache(task.cacheDir, digest, encoding, hash);
+    if (hit?.kind === "not-worth-it") return { encoding, outcome: "not-worth-it", digest, cacheIt: false };
+    if (hit && hit.bytes.length <= limit) {
+      return {
+        encoding,
+        outcome: "restored",
+        bytes: hit.bytes,
+        entry: { size: hit.bytes.length, hash: hashBytes(hit.bytes) },
+        digest,
+      };
+    }
+  }
+  const options = { level: job.level, size, kind: task.kind };
+  if (source) {
+    const bytes = await encodeBuffer(encoding, source, options);
+    if (bytes.length > limit) return { encoding, outcome: "not-worth-it", digest, cacheIt: true };
+    return { encoding, outcome: "compressed", bytes, entry: { size: bytes.length, hash: hashBytes(bytes) }, digest };
+  }
+  return streamToTemp(task.path, variantPath, encoding, options, limit, digest);
+}
+
+async function streamToTemp(
+  path: string,
+  variantPath: string,
+  encoding: Encoding,
+  options: { level: number; size: number; kind: BrotliKind },
+  limit: number,
+  digest: string,
+): Promise<Pending> {
+  const temp = tempPathFor(variantPath);
+  const hasher = createHash("sha256");
+  let written = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hasher.update(chunk);
+      written += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(createReadStream(path), createEncodeStream(encoding, options), tap, createWriteStream(temp));
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  if (written > limit) {
+    await rm(temp, { force: true });
+    return { encoding, outcome: "not-worth-it", digest, cacheIt: false };
+  }
+  return { encoding, outcome: "compressed", temp, entry: { size: written, hash: formatDigest(hasher) }, digest };
+}
+
+/** A variant on disk is trusted only when the manifest recorded it and its bytes still hash the same. */
+async function variantMatches(variantPath: string, recorded: VariantEntry | undefined): Promise<boolean> {
+  if (!recorded) return !(await exists(variantPath));
+  const s = await stat(variantPath).catch(() => undefined);
+  if (!s || s.size !== recorded.size) return false;
+  return (await hashFile(variantPath)) === recorded.hash;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+async function commit(
+  task: CompressTask,
+  pending: Pending[],
+  hash: string,
+  source: { size: number; mtimeMs: number },
+): Promise<CompressResult> {
+  // Seconds as a float keep the sub-millisecond part that a Date would drop.
+  const mtime = source.mtimeMs / 1000;
+  const variants: Partial<Record<Encoding, VariantEntry>> = {};
+  const outcomes: Partial<Record<Encoding, EncodingOutcome>> = {};
+  for (const p of pending) {
+    const variantPath = task.path + VARIANT_SUFFIX[p.encoding];
+    if (task.dryRun) {
+      outcomes[p.encoding] = p.outcome === "unchanged" ? "unchanged" : "would-write";
+      if (p.outcome === "unchanged" && p.entry) variants[p.encoding] = p.entry;
+      continue;
+    }
+    outcomes[p.encoding] = p.outcome;
+    if (p.outcome === "not-worth-it") {
+      // A stale or foreign file in our variant's place would be served by nginx: remove it.
+      await rm(variantPath, { force: true });
+      if (p.cacheIt && task.cacheDir) await writeCache(task.cacheDir, p.digest, hash, undefined);
+      continue;
+    }
+    if (p.outcome === "unchanged") {
+      if (p.entry) {
+        variants[p.encoding] = p.entry;
+        // Same bytes, newer source mtime (a `touch`, a fresh checkout): keep Last-Modified in step.
+        await utimes(variantPath, mtime, mtime);
+      }
+      continue;
+    }
+    variants[p.encoding] = p.entry;
+    if ("temp" in p) {
+      await utimes(p.temp, mtime, mtime);
+      await rename(p.temp, variantPath);
+    } else {
+      await writeFileAtomic(variantPath, p.bytes, mtime);
+      if (p.outcome === "compressed" && task.cacheDir) await writeCache(task.cacheDir, p.digest, hash, p.bytes);
+    }
+  }
+  return { ok: true, hash, size: source.size, mtimeMs: source.mtimeMs, variants, outcomes };
+}
