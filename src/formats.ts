@@ -103,8 +103,3 @@ export function isCompressible(path: string): boolean {
 export function brotliKindOf(path: string): Kind {
   return formatOf(path)?.kind ?? "binary";
 }
-
-/** True for a name this tool writes as a variant (`.gz`, `.br`, `.zst`), which is never compressed again. */
-export function isVariantName(path: string): boolean {
-  return /\.(gz|br|zst)$/i.test(path);
-}

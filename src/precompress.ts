@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { evictCache } from "./cache.js";
 import { type ErrorCode, PrecompressorError } from "./errors.js";
-import { brotliKindOf, contentTypeOf, isCompressible, isVariantName, VARIANT_SUFFIX } from "./formats.js";
+import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "./formats.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { readManifest, writeManifest } from "./manifest.js";
 import type { Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
@@ -179,11 +179,22 @@ class Run {
     }
     const names = new Set(files.map((f) => f.rel));
     for (const f of files) {
-      // `x.js.br` beside a compressible `x.js` is a variant's place, not a file of the site.
-      const base = f.rel.replace(/\.(gz|br|zst)$/i, "");
-      if (isVariantName(f.rel) && names.has(base) && isCompressible(base)) this.slots.set(f.rel, f.size);
+      if (this.isVariantSlot(f.rel, names)) this.slots.set(f.rel, f.size);
       else this.served.push(f);
     }
+  }
+
+  /**
+   * `x.js.br` beside a compressible `x.js` is a variant's place, not a file of the site; so is one
+   * the last manifest recorded as a variant, whose source is now gone (an orphan to delete).
+   */
+  private isVariantSlot(rel: string, names: Set<string>): boolean {
+    const match = /^(.+)(\.gz|\.br|\.zst)$/.exec(rel);
+    if (!match) return false;
+    const [, base = "", suffix] = match;
+    if (names.has(base) && isCompressible(base)) return true;
+    const encoding = ALL_ENCODINGS.find((e) => VARIANT_SUFFIX[e] === suffix);
+    return encoding !== undefined && this.previous?.files[base]?.variants[encoding] !== undefined;
   }
 
   async execute(): Promise<void> {
