@@ -128,10 +128,19 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
   };
   const progress = quiet ? undefined : await createProgress();
   options.onProgress = progress?.update;
+  const interrupt = listenForSignals();
+  options.signal = interrupt.signal;
   let summary: Summary;
   try {
     summary = await precompress(options);
+  } catch (error) {
+    if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
+      console.error(`error: ${error.message}`);
+      return interrupt.exitCode();
+    }
+    throw error;
   } finally {
+    interrupt.dispose();
     progress?.stop();
   }
   if (json) console.log(JSON.stringify(summary, null, 2));
@@ -146,6 +155,30 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
   }
   for (const f of summary.failures) console.error(`error: ${f.message}`);
   return summary.failures.length ? EXIT_FAILED : 0;
+}
+
+/**
+ * SIGINT/SIGTERM stop the run cleanly (workers stopped, temp files removed, manifest consistent)
+ * and exit 130/143 like a shell; a second signal exits at once.
+ */
+function listenForSignals() {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (received) process.exit(signal === "SIGINT" ? 130 : 143);
+    received = signal;
+    controller.abort(new Error(`received ${signal}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    exitCode: () => (received === "SIGTERM" ? 143 : 130),
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
 }
 
 /** A bar on a terminal; plain lines every 10% elsewhere (CI logs). */

@@ -9,6 +9,7 @@ export type ErrorCode =
   | "E_COMPRESS"
   | "E_MANIFEST"
   | "E_LOCKED"
+  | "E_ABORTED"
   | "E_FILES_FAILED";
 
 /**

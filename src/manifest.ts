@@ -1,6 +1,7 @@
 // Read, validate and write (atomically) the content-hash manifest.
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "./atomic.js";
+import { PrecompressorError } from "./errors.js";
 import type { Manifest, ManifestEntry } from "./manifest-format.js";
 
 export type { DeltaEntry, Encoding, Manifest, ManifestEntry, VariantEntry } from "./manifest-format.js";
@@ -64,5 +65,14 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
   // One entry a line: compact enough for tens of thousands of files, and diffable.
   const lines = Object.entries(manifest.files).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
   const head = `{"version":${manifest.version},"generator":${JSON.stringify(manifest.generator)},"settings":${JSON.stringify(manifest.settings)},"files":{`;
-  await writeFileAtomic(path, `${head}\n${lines.join(",\n")}\n}}\n`);
+  try {
+    await writeFileAtomic(path, `${head}\n${lines.join(",\n")}\n}}\n`);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? "";
+    throw new PrecompressorError(
+      "E_WRITE",
+      `${path}: cannot write the manifest (${code || (cause as Error).message})`,
+      { path, cause },
+    );
+  }
 }

@@ -11,27 +11,43 @@ export interface PoolTask {
   size: number;
 }
 
+/** Tasks cut short by an abort: they may have left some variants half-replaced. */
+export type Interrupted = CompressTask[];
+
 /**
- * Compress files on `concurrency` threads, largest first, so one huge file
- * never finishes alone at the end of the run.
+ * Compress files on `concurrency` threads, largest first, so one huge file never finishes
+ * alone at the end of the run. On abort, no new file starts and running ones are stopped;
+ * the stopped ones are returned so the caller can remove what they may have written.
  */
 export async function runPool(
   tasks: PoolTask[],
   concurrency: number | undefined,
   onDone: (task: CompressTask, result: CompressResult) => void,
-): Promise<void> {
-  if (tasks.length === 0) return;
+  signal?: AbortSignal,
+): Promise<Interrupted> {
+  if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
   const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  const ordered = [...tasks].sort((a, b) => b.size - a.size);
+  const interrupted: CompressTask[] = [];
+  let next = 0;
+  // Each lane takes the next largest file when its last one is done: a bounded queue that an abort empties at once.
+  const lane = async () => {
+    while (next < ordered.length && !signal?.aborted) {
+      const { task } = ordered[next++] as PoolTask;
+      try {
+        onDone(task, (await pool.run(task, { signal })) as CompressResult);
+      } catch (error) {
+        if (!signal?.aborted) throw error;
+        interrupted.push(task);
+      }
+    }
+  };
   try {
-    const ordered = [...tasks].sort((a, b) => b.size - a.size);
-    await Promise.all(
-      ordered.map(async ({ task }) => {
-        const result = (await pool.run(task)) as CompressResult;
-        onDone(task, result);
-      }),
-    );
+    // Two lanes a thread keep every thread busy while results travel back.
+    await Promise.all(Array.from({ length: threads * 2 }, lane));
   } finally {
     await pool.destroy();
   }
+  return interrupted;
 }

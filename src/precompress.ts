@@ -4,6 +4,8 @@ import { rm, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import fg from "fast-glob";
+import { TEMP_SUFFIX } from "./atomic.js";
 import { evictCache } from "./cache.js";
 import { type ErrorCode, PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "./formats.js";
@@ -49,6 +51,8 @@ export interface PrecompressOptions {
   /** Allow a root or home folder as `dir`. */
   force?: boolean;
   onProgress?: (progress: Progress) => void;
+  /** Stops the run: no new file starts, finished ones stay, and it rejects with `E_ABORTED`. */
+  signal?: AbortSignal;
   /** Non-fatal problems (a corrupt manifest, a symlink leaving the root). Default: ignored. */
   onWarning?: (message: string) => void;
 }
@@ -126,15 +130,34 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     const { manifest: previous, warning } = await readManifest(opts.manifestPath);
     if (warning) warn(warning);
     const scanned = await scan(opts);
-    for (const rel of scanned.outside) warn(`${rel}: symlink leads outside ${opts.dir}; skipped`);
+    for (const message of scanned.warnings) warn(message);
     if (!opts.dryRun) await Promise.all(scanned.temps.map((t) => rm(t, { force: true })));
     const run = new Run(opts, previous, scanned.files, options.onProgress);
-    await run.execute();
+    for (const path of scanned.unreadable)
+      run.fail(path, "E_READ", `${join(opts.dir, path)}: folder not readable (EACCES)`);
+    const tasks = run.plan();
+    if (!opts.dryRun && previous && tasks.length) {
+      // Until the new manifest is written, no manifest may name a variant that is about to be replaced.
+      await writeManifest(opts.manifestPath, run.interimManifest(tasks));
+    }
+    const interrupted = await run.execute(tasks, options.signal);
     const summary = run.summarise(warnings);
     if (!opts.dryRun) {
+      await run.removeInterrupted(interrupted);
       // Variants are in place before the manifest names them; orphans go only once it no longer does.
       await writeManifest(opts.manifestPath, run.manifest());
       await Promise.all(run.orphanVariants().map((p) => rm(p, { force: true })));
+      if (options.signal?.aborted) {
+        await sweepTemps(opts.dir);
+        throw new PrecompressorError(
+          "E_ABORTED",
+          `${opts.dir}: interrupted; finished files are in the manifest, the rest is redone next run`,
+          {
+            path: opts.dir,
+            cause: options.signal.reason,
+          },
+        );
+      }
       if (opts.cacheDir) await evictCache(opts.cacheDir, opts.cacheMaxSize);
     }
     summary.durationMs = Math.round(performance.now() - started);
@@ -142,6 +165,12 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   } finally {
     await release?.();
   }
+}
+
+/** Temp files of workers that were stopped mid-write. */
+async function sweepTemps(dir: string): Promise<void> {
+  const temps = await fg(`**/*${TEMP_SUFFIX}`, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
+  await Promise.all(temps.map((t) => rm(t, { force: true })));
 }
 
 async function assertDirectory(dir: string): Promise<void> {
@@ -157,6 +186,7 @@ class Run {
   private readonly entries = new Map<string, ManifestEntry>();
   private readonly changes: { path: string; state: FileState }[] = [];
   private readonly failures: Summary["failures"] = [];
+  private readonly failed = new Set<string>();
   private readonly skipped = { type: 0, minSize: 0 };
   private readonly served: ScannedFile[] = [];
   /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
@@ -189,7 +219,7 @@ class Run {
    * the last manifest recorded as a variant, whose source is now gone (an orphan to delete).
    */
   private isVariantSlot(rel: string, names: Set<string>): boolean {
-    const match = /^(.+)(\.gz|\.br|\.zst)$/.exec(rel);
+    const match = /^(.+)(\.gz|\.br|\.zst)$/s.exec(rel);
     if (!match) return false;
     const [, base = "", suffix] = match;
     if (names.has(base) && isCompressible(base)) return true;
@@ -197,7 +227,8 @@ class Run {
     return encoding !== undefined && this.previous?.files[base]?.variants[encoding] !== undefined;
   }
 
-  async execute(): Promise<void> {
+  /** Decide, for every file, whether the manifest already holds it (fast path) or a worker must look. */
+  plan(): PoolTask[] {
     const tasks: PoolTask[] = [];
     for (const file of this.served) {
       const jobs = this.jobsFor(file);
@@ -208,16 +239,62 @@ class Run {
       }
       tasks.push({ size: file.size, task: this.taskFor(file, jobs, prev) });
     }
+    return tasks;
+  }
+
+  /** Run the planned tasks; returns those an abort cut short. */
+  async execute(tasks: PoolTask[], signal: AbortSignal | undefined): Promise<CompressTask[]> {
     const total = tasks.length;
     let done = 0;
-    await runPool(tasks, this.opts.concurrency, (task, result) => {
-      this.record(task, result);
-      done += 1;
-      this.onProgress?.({ done, total, path: this.relOf(task.path) });
-    });
-    for (const rel of this.removedSources())
+    const interrupted = await runPool(
+      tasks,
+      this.opts.concurrency,
+      (task, result) => {
+        this.record(task, result);
+        done += 1;
+        this.onProgress?.({ done, total, path: this.relOf(task.path) });
+      },
+      signal,
+    );
+    if (signal?.aborted) this.keepUnstarted(tasks, interrupted);
+    for (const rel of this.removedSources()) {
       this.changes.push({ path: rel, state: this.opts.dryRun ? "orphaned" : "removed" });
+    }
     this.changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return interrupted;
+  }
+
+  /** After an abort, files no worker touched keep their last entry: their variants on disk are as it says. */
+  private keepUnstarted(tasks: PoolTask[], interrupted: CompressTask[]): void {
+    const cut = new Set(interrupted.map((t) => t.path));
+    for (const { task } of tasks) {
+      const rel = this.relOf(task.path);
+      const prev = this.previous?.files[rel];
+      if (prev && !cut.has(task.path) && !this.entries.has(rel) && !this.failed.has(rel)) this.entries.set(rel, prev);
+    }
+  }
+
+  /** A stopped worker may have replaced some of a file's variants and not others: remove them all. */
+  async removeInterrupted(interrupted: CompressTask[]): Promise<void> {
+    const paths = interrupted.flatMap((t) => t.jobs.map((j) => t.path + VARIANT_SUFFIX[j.encoding]));
+    await Promise.all(paths.map((p) => rm(p, { force: true })));
+  }
+
+  /** The last manifest, minus the variants of every file a worker is about to process. */
+  interimManifest(tasks: PoolTask[]): Manifest {
+    const files = { ...this.previous?.files };
+    for (const { task } of tasks) {
+      const rel = this.relOf(task.path);
+      const prev = files[rel];
+      if (prev) files[rel] = { ...prev, variants: {} };
+    }
+    return { version: 1, generator, settings: { ...this.previous?.settings }, files };
+  }
+
+  fail(path: string, code: ErrorCode, message: string): void {
+    this.failed.add(path);
+    this.failures.push({ path, code, message });
+    this.changes.push({ path, state: "failed" });
   }
 
   private jobsFor(file: ScannedFile): EncodingJob[] {
@@ -272,8 +349,7 @@ class Run {
   private record(task: CompressTask, result: CompressResult): void {
     const rel = this.relOf(task.path);
     if (!result.ok) {
-      this.failures.push({ path: rel, code: result.code, message: result.message });
-      this.changes.push({ path: rel, state: "failed" });
+      this.fail(rel, result.code, result.message);
       return;
     }
     this.entries.set(rel, {

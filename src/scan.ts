@@ -1,6 +1,7 @@
-// Walk the root and list candidate files; classification happens in plan.ts.
-import { realpath } from "node:fs/promises";
-import { sep } from "node:path";
+// Walk the root and list candidate files; classification happens in precompress.ts.
+import { readdir, type Stats } from "node:fs";
+import { lstat, realpath, stat } from "node:fs/promises";
+import { dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
 import { TEMP_SUFFIX } from "./atomic.js";
 
@@ -23,45 +24,104 @@ export interface ScanResult {
   files: ScannedFile[];
   /** Temp files a killed run left behind, to sweep. */
   temps: string[];
-  /** Symlinks that resolve outside the root, never followed. */
-  outside: string[];
+  /** Entries skipped with a reason the user should see (symlinks leaving the root, loops, unopenable names). */
+  warnings: string[];
+  /** Folders the walk could not read (permission denied), relative to the root. */
+  unreadable: string[];
 }
 
-/** Always skipped: dependencies and our own bookkeeping files. */
+/** Always skipped: dependencies. */
 const ALWAYS_IGNORED = ["**/node_modules/**"];
 
 export async function scan(options: ScanOptions): Promise<ScanResult> {
+  const result: ScanResult = { files: [], temps: [], warnings: [], unreadable: [] };
   const entries = await fg(options.include, {
     cwd: options.dir,
     dot: false,
     onlyFiles: true,
-    stats: true,
     followSymbolicLinks: options.followSymlinks,
-    ignore: [...ALWAYS_IGNORED, ...options.exclude],
-    // An unreadable folder must not abort the walk; it is reported by the files it hides.
+    ignore: ALWAYS_IGNORED.concat(options.exclude),
+    // Symlink loops end in ELOOP and vanished entries in ENOENT: neither may abort the walk.
     suppressErrors: true,
+    fs: {
+      readdir: reportingReaddir(options.dir, result.unreadable),
+      stat: guardedStat(options.dir, await realpath(options.dir), result.warnings),
+    } as unknown as fg.FileSystemAdapter,
   });
-  const root = await realpath(options.dir);
-  const result: ScanResult = { files: [], temps: [], outside: [] };
-  for (const entry of entries) {
-    const path = `${options.dir}${sep}${entry.path}`;
-    if (entry.path.endsWith(TEMP_SUFFIX)) {
+  for (const rel of entries) {
+    const path = `${options.dir}${sep}${rel}`;
+    if (rel.endsWith(TEMP_SUFFIX)) {
       result.temps.push(path);
       continue;
     }
-    const stats = entry.stats;
-    if (!stats) continue;
-    if (stats.isSymbolicLink() || entry.dirent.isSymbolicLink()) {
-      if (!options.followSymlinks) continue;
-      const target = await realpath(path).catch(() => undefined);
-      if (!target?.startsWith(root + sep)) {
-        result.outside.push(entry.path);
-        continue;
-      }
+    const stats = await (options.followSymlinks ? stat(path) : lstat(path)).catch(() => undefined);
+    // Names that are not valid UTF-8 come back altered and cannot be opened again.
+    if (!stats) {
+      result.warnings.push(
+        `${JSON.stringify(rel)}: cannot be opened under its listed name (not valid UTF-8?); skipped`,
+      );
+      continue;
     }
-    if (!stats.isFile() && !entry.dirent.isSymbolicLink()) continue;
-    result.files.push({ rel: entry.path, path, size: stats.size, mtimeMs: stats.mtimeMs });
+    if (stats.isFile()) result.files.push({ rel, path, size: stats.size, mtimeMs: stats.mtimeMs });
   }
   result.files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return result;
+}
+
+/**
+ * fast-glob resolves each symlink it meets through this `stat`. A target outside the root, or a
+ * folder that is its own ancestor (`loop -> .`), is answered with the link itself, which the
+ * walk neither lists nor enters: nothing outside the root is ever read, and loops end at once.
+ */
+function guardedStat(root: string, realRoot: string, warnings: string[]) {
+  const reals = new Map<string, Promise<string | undefined>>();
+  const real = (p: string) => {
+    let r = reals.get(p);
+    if (!r) {
+      r = realpath(p).catch(() => undefined);
+      reals.set(p, r);
+    }
+    return r;
+  };
+  const decide = async (path: string): Promise<Stats> => {
+    const rel = relative(root, path).split(sep).join("/");
+    const target = await real(path);
+    if (target !== realRoot && !target?.startsWith(realRoot + sep)) {
+      warnings.push(`${rel}: symlink leads outside the root; not followed`);
+      return lstat(path);
+    }
+    const stats = await stat(path);
+    if (stats.isDirectory()) {
+      for (let folder = dirname(path); folder.length >= root.length; folder = dirname(folder)) {
+        if ((await real(folder)) === target) {
+          warnings.push(`${rel}: symlink loop; not followed`);
+          return lstat(path);
+        }
+        if (folder === root) break;
+      }
+    }
+    return stats;
+  };
+  return (path: string, ...rest: unknown[]) => {
+    const cb = rest.pop() as (err: Error | null, stats?: Stats) => void;
+    decide(path).then((s) => cb(null, s), cb);
+  };
+}
+
+type Callback = (err: NodeJS.ErrnoException | null, entries: unknown[]) => void;
+
+/** fast-glob drops an unreadable folder silently; this readdir notes it, then lets the walk go on. */
+function reportingReaddir(root: string, unreadable: string[]) {
+  // fast-glob calls readdir(path, cb) or readdir(path, options, cb) depending on its settings.
+  return (path: string, ...rest: unknown[]) => {
+    const cb = rest.pop() as Callback;
+    const onDone: Callback = (err, entries) => {
+      if (err?.code === "EACCES" || err?.code === "EPERM") {
+        unreadable.push(relative(root, path).split(sep).join("/"));
+        return cb(null, []);
+      }
+      cb(err, entries);
+    };
+    (readdir as (...args: unknown[]) => void)(path, ...rest, onDone);
+  };
 }
