@@ -41,6 +41,10 @@ export async function clean(options: CleanOptions = {}): Promise<CleanSummary> {
         await rm(join(dir, rel + VARIANT_SUFFIX[encoding]), { force: true });
         removed += 1;
       }
+      for (const delta of entry.deltas ?? []) {
+        await rm(join(dir, delta.file), { force: true });
+        removed += 1;
+      }
     }
     await rm(manifestPath, { force: true });
     return { removed, warnings: warning ? [warning] : [] };

@@ -62,6 +62,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--cache-dir <path>", "persistent cache (default node_modules/.cache/precompressor)")
     .option("--no-cache", "do not read or write the persistent cache")
     .addOption(new Option("--cache-max-size <size>", "cache bound, e.g. 500M, 1G (default 1G)").argParser(byteSize))
+    .option(
+      "--dictionary-from <dir>",
+      "previous release: write RFC 9842 dcz/dcb deltas against it (repeatable)",
+      collect,
+    )
     .option("--check", "write nothing; exit 1 if anything is stale, missing or orphaned")
     .option("--dry-run", "show what would change; write nothing")
     .option("--json", "print one JSON summary object instead of text")
@@ -124,6 +129,7 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
     check: flags.check === true,
     dryRun: flags.dryRun === true,
     force: flags.force === true,
+    dictionaryFrom: flags.dictionaryFrom as string[] | undefined,
     onWarning: (message) => console.error(`warning: ${message}`),
   };
   const progress = quiet ? undefined : await createProgress();

@@ -12,12 +12,17 @@ export interface VariantEntry {
   hash: string;
 }
 
+/** The dictionary-compressed encodings of RFC 9842. */
+export type DeltaEncoding = "dcz" | "dcb";
+
 /** A dictionary-compressed delta (RFC 9842) against a previous release's file. */
 export interface DeltaEntry {
-  /** `sha256-<base64url>` of the dictionary (the old file's bytes). */
+  /** `sha256-<base64url>` of the dictionary (the old file's bytes); `Available-Dictionary` carries it in base64. */
   dict: string;
-  encoding: "dcz" | "dcb";
+  encoding: DeltaEncoding;
   size: number;
+  /** `sha256-<base64url>` of the delta file's bytes (RFC header included). */
+  hash: string;
   /** Path of the delta file, relative to the served root. */
   file: string;
 }
@@ -46,6 +51,6 @@ export interface Manifest {
    * backend, major version). Only encodings that were requested are present;
    * a file with no variant for a listed encoding was tried and not worth it.
    */
-  settings: Partial<Record<Encoding, string>>;
+  settings: Partial<Record<Encoding | DeltaEncoding, string>>;
   files: Record<string, ManifestEntry>;
 }

@@ -23,6 +23,7 @@ export interface ResolvedOptions {
   cacheMaxSize: number;
   check: boolean;
   dryRun: boolean;
+  dictionaryFrom: string[];
 }
 
 const LEVEL_RANGE: Record<Encoding, [number, number]> = { gzip: [1, 9], br: [0, 11], zstd: [1, ZSTD_MAX_LEVEL] };
@@ -77,6 +78,7 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     cacheDir: cacheEnabled ? resolve(options.cacheDir ?? join("node_modules", ".cache", "precompressor")) : undefined,
     cacheMaxSize: integerIn("--cache-max-size", options.cacheMaxSize ?? 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
     check: options.check ?? false,
+    dictionaryFrom: (options.dictionaryFrom ?? []).map((d) => resolve(d)),
     dryRun: (options.dryRun ?? false) || (options.check ?? false),
   };
 }

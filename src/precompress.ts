@@ -7,16 +7,18 @@ import { performance } from "node:perf_hooks";
 import fg from "fast-glob";
 import { TEMP_SUFFIX } from "./atomic.js";
 import { evictCache } from "./cache.js";
+import { DELTA_ENCODINGS, deltaSupport } from "./delta.js";
 import { type ErrorCode, PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "./formats.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { readManifest, writeManifest } from "./manifest.js";
-import type { Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
+import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 import { type ResolvedOptions, resolveOptions } from "./options.js";
 import { type PoolTask, runPool } from "./pool.js";
+import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
 import { settingsDigest } from "./settings.js";
-import type { CompressResult, CompressTask, EncodingJob, EncodingOutcome } from "./worker.js";
+import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome } from "./worker.js";
 
 /** Options of `precompress()`; each mirrors a CLI flag. */
 export interface PrecompressOptions {
@@ -50,6 +52,8 @@ export interface PrecompressOptions {
   dryRun?: boolean;
   /** Allow a root or home folder as `dir`. */
   force?: boolean;
+  /** Previous releases' folders: eligible files get RFC 9842 deltas (dcz, dcb) against their old versions. */
+  dictionaryFrom?: string[];
   onProgress?: (progress: Progress) => void;
   /** Stops the run: no new file starts, finished ones stay, and it rejects with `E_ABORTED`. */
   signal?: AbortSignal;
@@ -98,6 +102,8 @@ export interface Summary {
   /** Files not compressed, by reason. */
   skipped: { type: number; minSize: number };
   encodings: Partial<Record<Encoding, EncodingTotals>>;
+  /** RFC 9842 deltas in place after the run, per encoding (with `dictionaryFrom`). */
+  deltas: Partial<Record<DeltaEncoding, { files: number; bytes: number }>>;
   /** Every file whose state is not `unchanged`, sorted by path. */
   changes: { path: string; state: FileState }[];
   failures: { path: string; code: ErrorCode; message: string }[];
@@ -120,6 +126,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   const started = performance.now();
   const opts = resolveOptions(options);
   await assertDirectory(opts.dir);
+  for (const dir of opts.dictionaryFrom) await assertDirectory(dir, "--dictionary-from ");
   const warnings: string[] = [];
   const warn = (message: string) => {
     warnings.push(message);
@@ -135,7 +142,8 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     const run = new Run(opts, previous, scanned.files, options.onProgress);
     for (const path of scanned.unreadable)
       run.fail(path, "E_READ", `${join(opts.dir, path)}: folder not readable (EACCES)`);
-    const tasks = run.plan();
+    const releases = opts.dictionaryFrom.length ? await indexReleases(opts.dictionaryFrom) : undefined;
+    const tasks = await run.plan(releases, warn);
     if (!opts.dryRun && previous && tasks.length) {
       // Until the new manifest is written, no manifest may name a variant that is about to be replaced.
       await writeManifest(opts.manifestPath, run.interimManifest(tasks));
@@ -173,16 +181,17 @@ async function sweepTemps(dir: string): Promise<void> {
   await Promise.all(temps.map((t) => rm(t, { force: true })));
 }
 
-async function assertDirectory(dir: string): Promise<void> {
+async function assertDirectory(dir: string, flag = ""): Promise<void> {
   const s = await stat(dir).catch((cause: unknown) => {
-    throw new PrecompressorError("E_INPUT_NOT_FOUND", `${dir}: no such directory`, { path: dir, cause });
+    throw new PrecompressorError("E_INPUT_NOT_FOUND", `${flag}${dir}: no such directory`, { path: dir, cause });
   });
-  if (!s.isDirectory()) throw new PrecompressorError("E_INPUT_NOT_DIRECTORY", `${dir}: not a directory`, { path: dir });
+  if (!s.isDirectory())
+    throw new PrecompressorError("E_INPUT_NOT_DIRECTORY", `${flag}${dir}: not a directory`, { path: dir });
 }
 
 /** One run's plan and results: which files need a worker, and the manifest they add up to. */
 class Run {
-  private readonly digests: Partial<Record<Encoding, string>> = {};
+  private readonly digests: Partial<Record<Encoding | DeltaEncoding, string>> = {};
   private readonly entries = new Map<string, ManifestEntry>();
   private readonly changes: { path: string; state: FileState }[] = [];
   private readonly failures: Summary["failures"] = [];
@@ -228,18 +237,48 @@ class Run {
   }
 
   /** Decide, for every file, whether the manifest already holds it (fast path) or a worker must look. */
-  plan(): PoolTask[] {
+  async plan(releases: ReleaseIndex | undefined, warn: (message: string) => void): Promise<PoolTask[]> {
+    const deltaEncodings = releases ? this.deltaEncodings(warn) : [];
     const tasks: PoolTask[] = [];
     for (const file of this.served) {
       const jobs = this.jobsFor(file);
       const prev = this.previous?.files[file.rel];
-      if (prev && this.isUpToDate(file, prev, jobs)) {
-        this.entries.set(file.rel, { ...prev, variants: pick(prev.variants, jobs) });
+      const dictionaries =
+        jobs.length && deltaEncodings.length && releases ? await releases.dictionariesFor(file.rel) : [];
+      // With dictionaries, a worker re-checks the deltas; without, last run's deltas are orphans.
+      if (prev && !dictionaries.length && this.isUpToDate(file, prev, jobs)) {
+        this.entries.set(file.rel, {
+          hash: prev.hash,
+          size: prev.size,
+          mtimeMs: prev.mtimeMs,
+          type: prev.type,
+          variants: pick(prev.variants, jobs),
+        });
         continue;
       }
-      tasks.push({ size: file.size, task: this.taskFor(file, jobs, prev) });
+      const task = this.taskFor(file, jobs, prev);
+      if (dictionaries.length) task.deltas = { rel: file.rel, encodings: deltaEncodings, dictionaries };
+      tasks.push({ size: file.size, task });
     }
     return tasks;
+  }
+
+  /** The delta encodings this Node can write for real; each missing one is reported once. */
+  private deltaEncodings(warn: (message: string) => void): DeltaJob["encodings"] {
+    const out: DeltaJob["encodings"] = [];
+    for (const encoding of DELTA_ENCODINGS) {
+      if (!deltaSupport[encoding]) {
+        warn(
+          `${encoding} deltas need ${encoding === "dcz" ? "Node >= 22.19" : "Node >= 24.15"} (this is ${process.version}); none written`,
+        );
+        continue;
+      }
+      const level = this.opts.levels[encoding === "dcz" ? "zstd" : "br"];
+      const digest = settingsDigest({ encoding, level, minSize: this.opts.minSize, minRatio: this.opts.minRatio });
+      this.digests[encoding] = digest;
+      out.push({ encoding, level, digest });
+    }
+    return out;
   }
 
   /** Run the planned tasks; returns those an abort cut short. */
@@ -286,7 +325,7 @@ class Run {
     for (const { task } of tasks) {
       const rel = this.relOf(task.path);
       const prev = files[rel];
-      if (prev) files[rel] = { ...prev, variants: {} };
+      if (prev) files[rel] = { hash: prev.hash, size: prev.size, mtimeMs: prev.mtimeMs, type: prev.type, variants: {} };
     }
     return { version: 1, generator, settings: { ...this.previous?.settings }, files };
   }
@@ -332,7 +371,7 @@ class Run {
       minRatio: this.opts.minRatio,
       previous:
         prev && this.previous
-          ? { hash: prev.hash, variants: prev.variants, settings: this.previous.settings }
+          ? { hash: prev.hash, variants: prev.variants, deltas: prev.deltas, settings: this.previous.settings }
           : undefined,
       cacheDir: this.opts.cacheDir,
       dryRun: this.opts.dryRun,
@@ -358,6 +397,7 @@ class Run {
       mtimeMs: result.mtimeMs,
       type: contentTypeOf(rel),
       variants: result.variants,
+      ...(result.deltas.length ? { deltas: result.deltas } : {}),
     });
     const state = this.stateOf(rel, Object.values(result.outcomes));
     if (state) this.changes.push({ path: rel, state });
@@ -392,6 +432,9 @@ class Run {
       for (const encoding of Object.keys(prev.variants) as Encoding[]) {
         if (!now?.variants[encoding]) paths.push(join(this.opts.dir, rel + VARIANT_SUFFIX[encoding]));
       }
+      for (const delta of prev.deltas ?? []) {
+        if (!now?.deltas?.some((d) => d.file === delta.file)) paths.push(join(this.opts.dir, delta.file));
+      }
     }
     return paths;
   }
@@ -416,6 +459,15 @@ class Run {
       }
       encodings[encoding] = totals;
     }
+    const deltas: Summary["deltas"] = {};
+    for (const entry of this.entries.values()) {
+      for (const d of entry.deltas ?? []) {
+        const t = deltas[d.encoding] ?? { files: 0, bytes: 0 };
+        t.files += 1;
+        t.bytes += d.size;
+        deltas[d.encoding] = t;
+      }
+    }
     return {
       dir: this.opts.dir,
       manifest: this.opts.manifestPath,
@@ -424,6 +476,7 @@ class Run {
       states,
       skipped: this.skipped,
       encodings,
+      deltas,
       changes: this.changes,
       failures: this.failures,
       warnings,

@@ -36,6 +36,9 @@ export function formatSummary(s: Summary): string {
       String(t.notWorthIt),
     ]);
   }
+  for (const [encoding, d] of Object.entries(s.deltas)) {
+    rows.push([`${encoding} (deltas)`, String(d.files), "", formatBytes(d.bytes), "", ""]);
+  }
   const st = s.states;
   const lines = [
     table(rows),

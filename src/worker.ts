@@ -10,10 +10,11 @@ import { pipeline } from "node:stream/promises";
 import { tempPathFor, writeFileAtomic } from "./atomic.js";
 import { readCache, writeCache } from "./cache.js";
 import { type BrotliKind, createEncodeStream, encodeBuffer } from "./codecs.js";
+import { deltaFileName, encodeDelta } from "./delta.js";
 import type { ErrorCode } from "./errors.js";
 import { VARIANT_SUFFIX } from "./formats.js";
 import { formatDigest, hashBytes, hashFile } from "./hash.js";
-import type { Encoding, VariantEntry } from "./manifest-format.js";
+import type { DeltaEncoding, DeltaEntry, Encoding, VariantEntry } from "./manifest-format.js";
 
 /** Files above this size stream through the encoders with bounded memory. */
 export const STREAM_THRESHOLD = 16 * 1024 * 1024;
@@ -35,11 +36,21 @@ export interface CompressTask {
   previous?: {
     hash: string;
     variants: Partial<Record<Encoding, VariantEntry>>;
-    settings: Partial<Record<Encoding, string>>;
+    deltas?: DeltaEntry[];
+    settings: Partial<Record<Encoding | DeltaEncoding, string>>;
   };
+  /** RFC 9842 deltas to produce against previous releases' files. */
+  deltas?: DeltaJob;
   cacheDir?: string;
   /** Decide only: compress nothing, write nothing. */
   dryRun: boolean;
+}
+
+export interface DeltaJob {
+  /** The file's path relative to the root; delta files are named after it. */
+  rel: string;
+  encodings: { encoding: DeltaEncoding; level: number; digest: string }[];
+  dictionaries: { path: string; hash: string }[];
 }
 
 export type EncodingOutcome = "compressed" | "restored" | "unchanged" | "not-worth-it" | "would-write";
@@ -51,6 +62,7 @@ export type CompressResult =
       size: number;
       mtimeMs: number;
       variants: Partial<Record<Encoding, VariantEntry>>;
+      deltas: DeltaEntry[];
       outcomes: Partial<Record<Encoding, EncodingOutcome>>;
     }
   | { ok: false; code: ErrorCode; message: string };
@@ -96,9 +108,13 @@ async function run(task: CompressTask): Promise<CompressResult> {
       pending.push(await produce(task, job, hash, before.size, source));
     }
     // The source must be the bytes we hashed and encoded, or nothing is put in place.
+    const deltas =
+      source && task.deltas && !task.dryRun ? await produceDeltas(task, task.deltas, hash, source, pending) : [];
     const after = await stat(task.path);
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changedDuringRun(task.path);
-    return await commit(task, pending, hash, before);
+    const result = await commit(task, pending, hash, before);
+    if (result.ok) result.deltas = await commitDeltas(task, deltas, before.mtimeMs / 1000);
+    return result;
   } finally {
     await Promise.all(pending.map((p) => ("temp" in p ? rm(p.temp, { force: true }) : undefined)));
   }
@@ -231,5 +247,69 @@ async function commit(
       if (p.outcome === "compressed" && task.cacheDir) await writeCache(task.cacheDir, p.digest, hash, p.bytes);
     }
   }
-  return { ok: true, hash, size: source.size, mtimeMs: source.mtimeMs, variants, outcomes };
+  return { ok: true, hash, size: source.size, mtimeMs: source.mtimeMs, variants, deltas: [], outcomes };
+}
+
+type PendingDelta = { entry: DeltaEntry; bytes?: Buffer };
+
+/**
+ * Deltas against each previous release's file, kept only when smaller than the file's best
+ * ordinary variant. One the last run wrote for the same source, dictionary and settings is reused.
+ */
+async function produceDeltas(
+  task: CompressTask,
+  job: DeltaJob,
+  hash: string,
+  source: Buffer,
+  pending: Pending[],
+): Promise<PendingDelta[]> {
+  const sizes = pending
+    .map((p) => ("entry" in p ? p.entry?.size : undefined))
+    .filter((n): n is number => n !== undefined);
+  const best = Math.min(Math.floor(source.length * task.minRatio), ...sizes);
+  const out: PendingDelta[] = [];
+  const prev = task.previous;
+  for (const dictionary of job.dictionaries) {
+    let bytes: Buffer | undefined;
+    for (const { encoding, level, digest } of job.encodings) {
+      const file = deltaFileName(job.rel, Buffer.from(dictionary.hash.slice(7), "base64url"), encoding);
+      const recorded = prev?.deltas?.find((d) => d.dict === dictionary.hash && d.encoding === encoding);
+      if (
+        recorded &&
+        prev?.hash === hash &&
+        prev.settings[encoding] === digest &&
+        (await deltaMatches(task.path, job.rel, recorded))
+      ) {
+        out.push({ entry: recorded });
+        continue;
+      }
+      bytes ??= await readFile(dictionary.path);
+      const delta = await encodeDelta(encoding, source, bytes, level);
+      if (delta.length < best)
+        out.push({
+          entry: { dict: dictionary.hash, encoding, size: delta.length, hash: hashBytes(delta), file },
+          bytes: delta,
+        });
+    }
+  }
+  return out;
+}
+
+/** The delta file sits beside the source: its path is the source's path with the delta's name. */
+function deltaPath(sourcePath: string, rel: string, file: string): string {
+  return sourcePath.slice(0, sourcePath.length - rel.length) + file;
+}
+
+async function deltaMatches(sourcePath: string, rel: string, recorded: DeltaEntry): Promise<boolean> {
+  const path = deltaPath(sourcePath, rel, recorded.file);
+  const s = await stat(path).catch(() => undefined);
+  return s?.size === recorded.size && (await hashFile(path)) === recorded.hash;
+}
+
+async function commitDeltas(task: CompressTask, deltas: PendingDelta[], mtime: number): Promise<DeltaEntry[]> {
+  const rel = task.deltas?.rel ?? "";
+  for (const d of deltas) {
+    if (d.bytes) await writeFileAtomic(deltaPath(task.path, rel, d.entry.file), d.bytes, mtime);
+  }
+  return deltas.map((d) => d.entry);
 }

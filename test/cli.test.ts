@@ -42,6 +42,7 @@ describe("cli", () => {
       "states",
       "skipped",
       "encodings",
+      "deltas",
       "changes",
       "failures",
       "warnings",
