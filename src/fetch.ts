@@ -1,0 +1,74 @@
+// Serve a precompressed folder from fetch-style servers (Hono, Bun.serve, Deno.serve): a Request in,
+// a Response or `null` (not ours) out. Same decisions as the node adapter, from the same site core.
+import type { FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { decide, openSite, type Reply, type ServeStaticOptions } from "./node.js";
+import type { Resolved } from "./resolver.js";
+
+/** A fetch handler; `close()` stops the manifest watcher. */
+export interface FetchHandler {
+  (request: Request): Promise<Response | null>;
+  close(): void;
+}
+
+/**
+ * Serve the precompressed folder `dir` to fetch-style servers. `null` means "not ours": a path the
+ * manifest does not list, a malformed one (`..`, `%2f`, bad percent-encoding: never opened), or a
+ * method other than GET and HEAD; answer those yourself (404, 405) or pass them on.
+ * Throws `PrecompressorError` `E_MANIFEST` when the manifest cannot be read.
+ *
+ * @example
+ * const handler = createFetchHandler("dist");
+ * Bun.serve({ fetch: async (req) => (await handler(req)) ?? new Response("Not Found", { status: 404 }) });
+ * // Hono: app.use(async (c, next) => (await handler(c.req.raw)) ?? next());
+ */
+export function createFetchHandler(dir: string, options: ServeStaticOptions = {}): FetchHandler {
+  const site = openSite(dir, options);
+
+  async function answer(request: Request, mayRetry: boolean): Promise<Response | null> {
+    const reply = decide(site.resolver, request.method, targetOf(request.url), (name) => request.headers.get(name));
+    if (!reply || reply.status === 400) return null;
+    const { file } = reply;
+    if (!file) return respond(reply, reply.text ?? null);
+    const loaded = site.cached(file) ?? (await site.load(file));
+    if (!loaded) {
+      // The disk is not what this manifest describes: a deploy is in flight. Reload and retry once.
+      if (mayRetry) {
+        await site.reload();
+        return answer(request, false);
+      }
+      return new Response("Service Unavailable", {
+        status: 503,
+        headers: { "Retry-After": "1", "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8" },
+      });
+    }
+    // readFile's buffers own a plain ArrayBuffer, which is what a Response body accepts.
+    const body = Buffer.isBuffer(loaded)
+      ? (loaded.subarray(reply.start, reply.end + 1) as Uint8Array<ArrayBuffer>)
+      : stream(loaded, reply, file);
+    return respond(reply, body);
+  }
+
+  const handler: FetchHandler = (request) =>
+    request.method === "GET" || request.method === "HEAD" ? answer(request, true) : Promise.resolve(null);
+  handler.close = () => site.close();
+  return handler;
+}
+
+function respond(reply: Reply, body: BodyInit | null): Response {
+  return new Response(body, { status: reply.status, headers: reply.headers });
+}
+
+/** A file too large for memory, streamed from the descriptor whose size was checked. */
+function stream(handle: FileHandle, reply: Reply, file: Resolved): ReadableStream | null {
+  if (file.size === 0) {
+    void handle.close();
+    return null;
+  }
+  return Readable.toWeb(handle.createReadStream({ start: reply.start, end: reply.end })) as ReadableStream;
+}
+
+/** The path and query as the client sent them: `new URL()` would re-encode and normalise them. */
+function targetOf(url: string): string {
+  return url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, "") || "/";
+}

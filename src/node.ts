@@ -1,0 +1,488 @@
+// Serve a precompressed folder from node:http, Connect or Express. Also home of the site core that
+// the fetch adapter shares: manifest (re)loading, HTTP preconditions and ranges, the hot-variant cache.
+import { createHash } from "node:crypto";
+import { type FSWatcher, readFileSync, unwatchFile, watch, watchFile } from "node:fs";
+import { type FileHandle, open, readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { basename, dirname, join, resolve } from "node:path";
+import { pipeline } from "node:stream";
+import { PrecompressorError } from "./errors.js";
+import { MANIFEST_NAME, parseManifest } from "./manifest.js";
+import { createResolver, type Resolved, type Resolver, type ResolverOptions } from "./resolver.js";
+
+/** Options of {@link serveStatic} and `createFetchHandler`: the resolver's, plus where and how to load. */
+export interface ServeStaticOptions extends ResolverOptions {
+  /** Manifest path. Default `<dir>/.precompressor.json`. */
+  manifest?: string;
+  /** Reload the manifest when it changes on disk (a redeploy). Default `true`. */
+  watch?: boolean;
+  /** Memory for hot variants, keyed by content hash; `0` streams every body from disk. Default 32 MiB. */
+  cacheBytes?: number;
+  /** Larger files are streamed from disk, never cached. Default 1 MiB. */
+  cacheFileBytes?: number;
+}
+
+/** What to answer, decided from the manifest and the request headers alone (no I/O). */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  /** Bytes `start..end` (inclusive) of this file are the body; absent for HEAD, 304, 4xx. */
+  file?: Resolved;
+  start: number;
+  end: number;
+  /** A short text body for error statuses. */
+  text?: string;
+}
+
+/** How an adapter reads one request header (Node joins repeated lines with `, `). */
+export type HeaderReader = (name: string) => string | string[] | null | undefined;
+
+/** A loaded site: the current resolver, its file bodies, and the watcher that swaps it on redeploy. */
+export interface Site {
+  /** The resolver of the manifest now in force; read it once per request. */
+  readonly resolver: Resolver;
+  /** The body bytes, when they are in memory: no I/O, no await. */
+  cached(file: Resolved): Buffer | undefined;
+  /** The body from disk, verified against the manifest; `undefined` when the disk disagrees (a deploy in flight). */
+  load(file: Resolved): Promise<Buffer | FileHandle | undefined>;
+  /** Re-read the manifest now; resolves `true` when a new one took effect. */
+  reload(): Promise<boolean>;
+  close(): void;
+}
+
+// Debounce: an editor or rsync may fire several events for one write.
+const RELOAD_DELAY_MS = 30;
+const NOT_ON_DISK = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
+
+function readManifestAt(path: string, options: ServeStaticOptions): { text: string; resolver: Resolver } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new PrecompressorError(
+      "E_MANIFEST",
+      `Cannot read the manifest ${path}: run precompressor on the folder first`,
+      {
+        path,
+        cause,
+      },
+    );
+  }
+  return { text, resolver: resolverOf(text, path, options) };
+}
+
+function resolverOf(text: string, path: string, options: ServeStaticOptions): Resolver {
+  try {
+    const manifest = parseManifest(text);
+    // Keys come from our own build, but a hand-edited manifest must not open files outside the root.
+    for (const key of Object.keys(manifest.files)) {
+      if (key.startsWith("/") || key.includes("\\") || key.includes("\0") || key.split("/").includes("..")) {
+        throw new Error(`unsafe path ${JSON.stringify(key)}`);
+      }
+    }
+    return createResolver(manifest, options);
+  } catch (cause) {
+    throw new PrecompressorError("E_MANIFEST", `Invalid manifest ${path}: ${(cause as Error).message}`, {
+      path,
+      cause,
+    });
+  }
+}
+
+/**
+ * Load `<dir>/.precompressor.json` and keep it current. The adapters are built on this; use it to
+ * write one for another server.
+ *
+ * Atomic reloads: the resolver is immutable and swapped in one assignment, and a request reads it
+ * once, so all its headers come from one manifest. Its body must be the bytes that manifest
+ * describes: cached bodies are keyed by content hash and were verified by hash when read; a large
+ * file is checked by size (fstat of the descriptor it is then streamed from, so a rename during the
+ * stream cannot mix files). When the disk disagrees (files before manifest or the reverse) the
+ * adapters reload once and answer 503 `Retry-After: 1` if it still does. A torn or invalid new
+ * manifest is ignored; the old one stays until a valid one appears.
+ *
+ * @example
+ * const site = openSite("dist");
+ * const reply = decide(site.resolver, "GET", "/app.js", (name) => headers[name]);
+ */
+export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
+  const root = resolve(dir);
+  const manifestPath = resolve(options.manifest ?? join(root, MANIFEST_NAME));
+  let { text, resolver } = readManifestAt(manifestPath, options);
+  const cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
+  const cache = createBodyCache(cacheBytes);
+  const cacheFileBytes = cacheBytes > 0 ? (options.cacheFileBytes ?? 1024 * 1024) : -1;
+
+  let pending: Promise<boolean> | undefined;
+  async function readAndSwap(): Promise<boolean> {
+    const next = await readFile(manifestPath, "utf8").catch(() => undefined);
+    if (next === undefined || next === text) return false;
+    let fresh: Resolver;
+    try {
+      fresh = resolverOf(next, manifestPath, options);
+    } catch {
+      return false; // torn or invalid: keep serving the old manifest until a valid one lands
+    }
+    text = next;
+    resolver = fresh;
+    return true;
+  }
+  function reload(): Promise<boolean> {
+    pending ??= readAndSwap().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(reload, RELOAD_DELAY_MS);
+    timer.unref();
+  };
+  let watcher: FSWatcher | undefined;
+  let polling = false;
+  if (options.watch ?? true) {
+    // Watch the folder, not the file: an atomic rename replaces the file a watcher would hold.
+    const name = basename(manifestPath);
+    try {
+      watcher = watch(dirname(manifestPath), (_event, file) => {
+        if (!file || file === name) schedule();
+      });
+      watcher.on("error", () => watcher?.close());
+      watcher.unref();
+    } catch {
+      // No inotify (some containers, network mounts): poll the manifest's stat instead.
+      watchFile(manifestPath, { interval: 1000, persistent: false }, schedule);
+      polling = true;
+    }
+  }
+
+  async function load(file: Resolved): Promise<Buffer | FileHandle | undefined> {
+    const path = join(root, file.path);
+    try {
+      if (file.size <= cacheFileBytes) {
+        return await cache.load(file.hash, async () => {
+          const bytes = await readFile(path);
+          const hash = `sha256-${createHash("sha256").update(bytes).digest("base64url")}`;
+          return hash === file.hash ? bytes : undefined;
+        });
+      }
+      const handle = await open(path, "r");
+      if ((await handle.stat()).size === file.size) return handle;
+      await handle.close();
+      return undefined;
+    } catch (error) {
+      if (NOT_ON_DISK.has((error as NodeJS.ErrnoException).code ?? "")) return undefined;
+      throw error;
+    }
+  }
+
+  return {
+    get resolver() {
+      return resolver;
+    },
+    cached: (file) => cache.get(file.hash),
+    load,
+    reload,
+    close() {
+      clearTimeout(timer);
+      watcher?.close();
+      if (polling) unwatchFile(manifestPath, schedule);
+    },
+  };
+}
+
+/** A least-recently-used map of verified bodies, bounded in bytes, with concurrent loads shared. */
+function createBodyCache(maxBytes: number) {
+  const bodies = new Map<string, Buffer>();
+  const loading = new Map<string, Promise<Buffer | undefined>>();
+  let bytes = 0;
+  return {
+    get(hash: string): Buffer | undefined {
+      const body = bodies.get(hash);
+      if (body) {
+        // Re-insert: Map order is the recency order.
+        bodies.delete(hash);
+        bodies.set(hash, body);
+      }
+      return body;
+    },
+    load(hash: string, read: () => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
+      let promise = loading.get(hash);
+      if (!promise) {
+        promise = read().finally(() => loading.delete(hash));
+        promise.then(
+          (body) => {
+            if (!body || body.length > maxBytes || bodies.has(hash)) return;
+            bodies.set(hash, body);
+            bytes += body.length;
+            for (const [old, oldBody] of bodies) {
+              if (bytes <= maxBytes) break;
+              bodies.delete(old);
+              bytes -= oldBody.length;
+            }
+          },
+          () => {},
+        );
+        loading.set(hash, promise);
+      }
+      return promise;
+    },
+  };
+}
+
+const isGetOrHead = (method: string | undefined) => method === "GET" || method === "HEAD";
+const ETAGS = /(?:W\/)?"[^"]*"/g;
+const opaque = (tag: string) => (tag.startsWith("W/") ? tag.slice(2) : tag);
+
+function first(value: string | string[] | null | undefined): string | undefined {
+  return (Array.isArray(value) ? value.join(", ") : value) ?? undefined;
+}
+
+/** RFC 9110 §8.8.3.2: weak comparison for If-None-Match, strong for If-Match and If-Range. */
+function matches(field: string, etag: string, weak: boolean): boolean {
+  if (field.trim() === "*") return true;
+  for (const tag of field.match(ETAGS) ?? []) {
+    if (weak ? opaque(tag) === opaque(etag) : tag === etag) return true;
+  }
+  return false;
+}
+
+/** An HTTP-date in ms, or `undefined` when it is not one (then the precondition is ignored). */
+function dateOf(field: string | undefined): number | undefined {
+  const ms = field === undefined ? Number.NaN : Date.parse(field);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * One `bytes=` range as `[start, end]`, `"unsatisfiable"`, or `undefined` to ignore the header
+ * (invalid, another unit, or several ranges: a full 200 is a valid answer to those, RFC 9110 §14.2).
+ */
+function parseRange(field: string, size: number): [number, number] | "unsatisfiable" | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(field.trim());
+  if (!match) return undefined;
+  const [, from = "", to = ""] = match;
+  if (from === "") {
+    if (to === "") return undefined;
+    const suffix = Number(to);
+    return suffix === 0 || size === 0 ? "unsatisfiable" : [Math.max(0, size - suffix), size - 1];
+  }
+  const start = Number(from);
+  if (to !== "" && Number(to) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return [start, to === "" ? size - 1 : Math.min(Number(to), size - 1)];
+}
+
+const preparedHeaders = new WeakMap<Resolved, Record<string, string>>();
+
+/** The full-response headers of a resolved file, built once per file and encoding. */
+function headersOf(file: Resolved): Record<string, string> {
+  let headers = preparedHeaders.get(file);
+  if (headers) return headers;
+  headers = {
+    "Content-Type": file.contentType,
+    "Content-Length": String(file.size),
+    ETag: file.etag,
+    "Last-Modified": file.lastModified,
+    "Accept-Ranges": "bytes",
+  };
+  if (file.encoding) headers["Content-Encoding"] = file.encoding;
+  if (file.vary) headers.Vary = file.vary;
+  if (file.cacheControl) headers["Cache-Control"] = file.cacheControl;
+  preparedHeaders.set(file, headers);
+  return headers;
+}
+
+/** The headers a 304/412/416 keeps from the full response (RFC 9110 §15.4.5). */
+function validatorHeaders(file: Resolved): Record<string, string> {
+  const headers: Record<string, string> = { ETag: file.etag };
+  if (file.vary) headers.Vary = file.vary;
+  if (file.cacheControl) headers["Cache-Control"] = file.cacheControl;
+  return headers;
+}
+
+const TEXT = "text/plain; charset=utf-8";
+const textReply = (status: number, text: string, headers: Record<string, string> = {}): Reply => ({
+  status,
+  headers: { ...headers, "Content-Type": TEXT, "Content-Length": String(Buffer.byteLength(text)) },
+  start: 0,
+  end: -1,
+  text,
+});
+
+/**
+ * Decide the answer to a GET or HEAD from the manifest and the request headers alone, in RFC 9110
+ * order: negotiation, If-Match / If-Unmodified-Since (412), If-None-Match / If-Modified-Since (304),
+ * Range / If-Range (206/416). `null`: not ours; a 400 (malformed path) is also a reply, so a
+ * standalone server can send it.
+ *
+ * @example
+ * const reply = decide(site.resolver, req.method, req.url, (name) => req.headers[name]);
+ */
+export function decide(resolver: Resolver, method: string, url: string, header: HeaderReader): Reply | null {
+  const resolved = resolver.resolve(url, header("accept-encoding"));
+  if (!resolved) return null;
+  if (resolved.status === 400) return textReply(400, "Bad Request");
+  if (resolved.status === 301)
+    return { status: 301, headers: { Location: resolved.location, "Content-Length": "0" }, start: 0, end: -1 };
+  if (resolved.status === 406) return textReply(406, "Not Acceptable", { Vary: resolved.vary });
+  const { etag, size } = resolved;
+  const ifMatch = first(header("if-match"));
+  if (
+    ifMatch !== undefined
+      ? !matches(ifMatch, etag, false)
+      : resolved.mtime > (dateOf(first(header("if-unmodified-since"))) ?? Infinity)
+  ) {
+    return textReply(412, "Precondition Failed", validatorHeaders(resolved));
+  }
+  const ifNoneMatch = first(header("if-none-match"));
+  // If-Modified-Since is ignored when If-None-Match is present (RFC 9110 §13.1.3).
+  if (
+    ifNoneMatch !== undefined
+      ? matches(ifNoneMatch, etag, true)
+      : resolved.mtime <= (dateOf(first(header("if-modified-since"))) ?? -1)
+  ) {
+    return { status: 304, headers: validatorHeaders(resolved), start: 0, end: -1 };
+  }
+  const full = headersOf(resolved);
+  const range = method === "GET" ? first(header("range")) : undefined; // Range is defined for GET only
+  const ifRange = first(header("if-range"));
+  // If-Range with a date, or a weak or stale ETag: ignore Range and send it all.
+  const span = range && (ifRange === undefined || ifRange.trim() === etag) ? parseRange(range, size) : undefined;
+  if (span === "unsatisfiable") {
+    return textReply(416, "Range Not Satisfiable", {
+      ...validatorHeaders(resolved),
+      "Content-Range": `bytes */${size}`,
+    });
+  }
+  const body = method === "GET" ? resolved : undefined;
+  if (!span) return { status: 200, headers: full, file: body, start: 0, end: size - 1 };
+  const [start, end] = span;
+  const headers = {
+    ...full,
+    "Content-Length": String(end - start + 1),
+    "Content-Range": `bytes ${start}-${end}/${size}`,
+  };
+  return { status: 206, headers, file: body, start, end };
+}
+
+/**
+ * The value of `Vary` after adding `Accept-Encoding` to what an earlier middleware set.
+ *
+ * @example
+ * mergeVary("Origin", "Accept-Encoding") // "Origin, Accept-Encoding"
+ */
+export function mergeVary(prior: string, add: string): string {
+  const names = prior.split(",").map((name) => name.trim().toLowerCase());
+  return names.includes("*") || names.includes(add.toLowerCase()) ? prior : `${prior}, ${add}`;
+}
+
+/** A Node request handler that is also Connect/Express middleware; `close()` stops the manifest watcher. */
+export interface StaticHandler {
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
+  close(): void;
+}
+
+/**
+ * Serve the precompressed folder `dir`: the best variant per request, with the right headers,
+ * 304/206/416/406, and `next()` (404 without one) for what the manifest does not list. Methods other
+ * than GET and HEAD go to `next()` (405 `Allow: GET, HEAD` without one); a malformed path goes to
+ * `next()` too (400 without one), like serve-static, so a later route can still claim it.
+ * Throws `PrecompressorError` `E_MANIFEST` when the manifest cannot be read.
+ *
+ * @example
+ * import express from "express";
+ * import { serveStatic } from "precompressor/node";
+ * express().use(serveStatic("dist")).listen(3000);
+ * // or: http.createServer(serveStatic("dist")).listen(3000)
+ */
+export function serveStatic(dir: string, options: ServeStaticOptions = {}): StaticHandler {
+  const site = openSite(dir, options);
+
+  type Next = ((error?: unknown) => void) | undefined;
+
+  function serve(req: IncomingMessage, res: ServerResponse, next: Next, mayRetry: boolean) {
+    const reply = decide(site.resolver, req.method ?? "GET", targetOf(req), (name) => req.headers[name]);
+    if (!reply || (reply.status === 400 && next)) {
+      if (next) next();
+      else writeReply(res, textReply(404, "Not Found"));
+      return;
+    }
+    if (reply.status === 301) reply.headers.Location = redirectTarget(req, reply.headers.Location ?? "/");
+    const { file } = reply;
+    if (!file) return writeReply(res, reply);
+    // The hot path: bytes in memory, answered without I/O or await.
+    const body = site.cached(file);
+    if (body) return writeReply(res, reply, body);
+    sendFromDisk(req, res, next, reply, file, mayRetry).catch((error: unknown) => {
+      if (next) next(error);
+      else if (res.headersSent) res.destroy();
+      else writeReply(res, textReply(500, "Internal Server Error"));
+    });
+  }
+
+  async function sendFromDisk(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: Next,
+    reply: Reply,
+    file: Resolved,
+    mayRetry: boolean,
+  ) {
+    const loaded = await site.load(file);
+    if (!loaded) {
+      // The disk is not what this manifest describes: a deploy is in flight. Reload and retry once.
+      if (mayRetry) {
+        await site.reload();
+        return serve(req, res, next, false);
+      }
+      return writeReply(
+        res,
+        textReply(503, "Service Unavailable", { "Retry-After": "1", "Cache-Control": "no-store" }),
+      );
+    }
+    if (Buffer.isBuffer(loaded)) return writeReply(res, reply, loaded);
+    // An empty file has no byte range to stream (end would be -1).
+    if (reply.end < reply.start) {
+      await loaded.close();
+      return writeReply(res, reply, Buffer.alloc(0));
+    }
+    writeReply(res, reply);
+    pipeline(loaded.createReadStream({ start: reply.start, end: reply.end }), res, () => {});
+  }
+
+  const handler: StaticHandler = (req, res, next) => {
+    if (isGetOrHead(req.method)) return serve(req, res, next, true);
+    if (next) return next();
+    writeReply(res, textReply(405, "Method Not Allowed", { Allow: "GET, HEAD" }));
+  };
+  handler.close = () => site.close();
+  return handler;
+}
+
+/** Write a reply's head, then the body slice or text; a piped file body follows when neither is given. */
+function writeReply(res: ServerResponse, reply: Reply, body?: Buffer): void {
+  let headers = reply.headers;
+  const prior = headers.Vary && res.getHeader("vary");
+  if (prior) headers = { ...headers, Vary: mergeVary(String(prior), headers.Vary ?? "") };
+  res.writeHead(reply.status, headers);
+  if (body)
+    res.end(reply.start === 0 && reply.end === body.length - 1 ? body : body.subarray(reply.start, reply.end + 1));
+  else if (!reply.file) res.end(reply.text);
+}
+
+/** The request target as a path: Express strips its mount point; an absolute-form target keeps its path. */
+function targetOf(req: IncomingMessage): string {
+  const url = req.url ?? "/";
+  return url[0] === "/" ? url : url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, "") || "/";
+}
+
+/** Under an Express mount the client's path is `originalUrl`; one leading slash stops `//evil.example` redirects. */
+function redirectTarget(req: IncomingMessage, location: string): string {
+  const original = (req as { originalUrl?: string }).originalUrl;
+  if (original === undefined || original === req.url) return location.replace(/^\/+/, "/");
+  const cut = original.indexOf("?");
+  const path = cut < 0 ? original : original.slice(0, cut);
+  return `${path}/${cut < 0 ? "" : original.slice(cut)}`.replace(/^\/+/, "/");
+}

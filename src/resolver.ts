@@ -1,0 +1,221 @@
+// Negotiation and lookup; no runtime imports, so it runs anywhere.
+import type { Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
+
+// `<file>.gz` etc. beside the original.
+export const VARIANT_SUFFIX: Readonly<Record<Encoding, string>> = { gzip: ".gz", br: ".br", zstd: ".zst" };
+
+/** Options of {@link createResolver}; every one has a default. */
+export interface ResolverOptions {
+  /** Server preference: breaks ties between equal q-values. Default `["br", "zstd", "gzip"]`. */
+  encodings?: readonly Encoding[];
+  /**
+   * When identity is refused (`identity;q=0`, `*;q=0`) and no acceptable variant exists:
+   * `true` answers 406, `false` sends identity anyway. Default `true`.
+   */
+  strict?: boolean;
+  /** File served for a path ending in `/`; `false` disables it. Default `"index.html"`. */
+  index?: string | false;
+  /** `/dir` redirects (301) to `/dir/` when `dir/<index>` exists; `false` serves that index at `/dir`. Default `true`. */
+  redirect?: boolean;
+  /** Serve names starting with `.` (`.well-known/` always is; the manifest never is). Default `false`. */
+  dotfiles?: boolean;
+  /** Cache-Control of a file (all its variants); `undefined` sends none. Default {@link defaultCacheControl}. */
+  cacheControl?: (path: string, entry: ManifestEntry) => string | undefined;
+}
+
+/** A file to send: everything the response headers need, from the manifest alone. */
+export interface Resolved {
+  status: 200;
+  /** File to send, relative to the root, POSIX: the key, or the key plus `.gz`/`.br`/`.zst`. */
+  path: string;
+  /** Content-Encoding; `null` for identity (never sent as a header). */
+  encoding: Encoding | null;
+  /** Bytes of the file at `path`: Content-Length of a full response. */
+  size: number;
+  /** `sha256-<base64url>` of the bytes at `path`. */
+  hash: string;
+  /** Strong, distinct per variant: `"<hash>"` or `"<hash>-br"`, from the hash of the bytes sent. */
+  etag: string;
+  contentType: string;
+  /** HTTP-date of the original's mtime. */
+  lastModified: string;
+  /** The original's mtime truncated to whole seconds, in ms, for If-Modified-Since. */
+  mtime: number;
+  /** `"Accept-Encoding"` when the file has variants, so the response depends on that header. */
+  vary: string | undefined;
+  cacheControl: string | undefined;
+}
+
+/**
+ * The answer for one request path; `null` means "not ours" (404 or `next()`).
+ * - `200`: serve {@link Resolved}.
+ * - `301`: `/dir` → `location` `/dir/` (query kept).
+ * - `400`: malformed or forbidden path (`..`, `%2f`, `%5c`, `\`, NUL, bad percent-encoding), refused before any lookup.
+ * - `406`: identity refused and no acceptable variant exists (only when `strict`).
+ */
+export type Resolution = Resolved | { status: 301; location: string } | { status: 400 } | { status: 406; vary: string };
+
+/** The resolver; build one per manifest with {@link createResolver}. */
+export interface Resolver {
+  /**
+   * @param url The request target's path as received (still percent-encoded), optionally with `?query`
+   *   (a `#fragment` is not expected: clients do not send one).
+   * @param acceptEncoding The Accept-Encoding field; several lines may be given as an array.
+   */
+  resolve(url: string, acceptEncoding?: string | readonly string[] | null): Resolution | null;
+}
+
+const HASHED_NAME = /[.-](?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})\.\w+$/;
+
+// Docs on overloads reach the .d.ts, not the JS (2 KB budget).
+/**
+ * The default Cache-Control. A content-hashed name never changes: `immutable` for a year. A hash is
+ * 8+ hex chars (`app.3f9a1c2b.js`) or 8 base64url/base32 chars (`chunk-DfG8a2_x.js`, `out-5XRPZ2LJ.js`)
+ * after `.` or `-`, with a digit and a letter (an uppercase one for the latter), which spares words and
+ * dates. HTML gets `no-cache`; anything else `public, max-age=0, must-revalidate` (as Netlify, Vercel and
+ * Cloudflare Pages): a redeploy is seen at once, and revalidating is a cheap 304 thanks to the ETag.
+ *
+ * @example
+ * defaultCacheControl("assets/app.3f9a1c2b.js", entry) // "public, max-age=31536000, immutable"
+ * createResolver(manifest, { cacheControl: (path, entry) => path.startsWith("fonts/") ? "public, max-age=86400" : defaultCacheControl(path, entry) })
+ */
+export function defaultCacheControl(path: string, entry: ManifestEntry): string;
+export function defaultCacheControl(path: string, entry: ManifestEntry): string {
+  if (HASHED_NAME.test(path)) return "public, max-age=31536000, immutable";
+  return entry.type.startsWith("text/html") ? "no-cache" : "public, max-age=0, must-revalidate";
+}
+
+// qvalue: 0..1, at most 3 decimals.
+const WEIGHT = /^q=(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/i;
+const TOKEN = /^[\w!#$%&'*+.^`|~-]+$/;
+
+// Malformed members are skipped; a coding listed twice keeps its lowest q.
+function parseAcceptEncoding(field: string): Map<string, number> {
+  const weights = new Map<string, number>();
+  for (const member of field.split(",")) {
+    const [name = "", weight, extra] = member.split(";").map((part) => part.trim());
+    const coding = name.toLowerCase() === "x-gzip" ? "gzip" : name.toLowerCase();
+    if (!TOKEN.test(coding) || extra !== undefined || (weight !== undefined && !WEIGHT.test(weight))) continue;
+    const q = weight === undefined ? 1 : Number(weight.slice(2));
+    weights.set(coding, Math.min(q, weights.get(coding) ?? 1));
+  }
+  return weights;
+}
+
+// Encoded separators and NUL are refused before decoding, `.`/`..` segments after.
+const FORBIDDEN_RAW = /\\|%(?:2f|5c|00)/i;
+const FORBIDDEN_DECODED = /\0|(?:^|\/)\.\.?(?:\/|$)/;
+const DOTFILE = /(?:^|\/)\.(?!well-known\/)/;
+const MANIFEST_NAME = /(?:^|\/)\.precompressor\./;
+
+interface Prepared {
+  entry: ManifestEntry;
+  /** Variants present for this file, in server preference order. */
+  encodings: Encoding[];
+  answers: Partial<Record<Encoding | "identity", Resolved>>;
+}
+
+/**
+ * Build a resolver over a parsed manifest. It never touches the file system: a path not in the
+ * manifest is `null`, and answers are computed once per file and encoding, then reused.
+ *
+ * @example
+ * const resolver = createResolver(manifest);
+ * const r = resolver.resolve("/assets/app.3f9a1c2b.js", "gzip, br;q=0.9");
+ * if (r?.status === 200) serve(r.path, { "content-encoding": r.encoding, etag: r.etag });
+ */
+export function createResolver(manifest: Manifest, options?: ResolverOptions): Resolver;
+export function createResolver(manifest: Manifest, options: ResolverOptions = {}): Resolver {
+  const order = options.encodings ?? ["br", "zstd", "gzip"];
+  const strict = options.strict ?? true;
+  const index = options.index ?? "index.html";
+  const redirect = options.redirect ?? true;
+  const dotfiles = options.dotfiles ?? false;
+  const cacheControl = options.cacheControl ?? defaultCacheControl;
+  // A Map: `__proto__` must not reach the prototype.
+  const files = new Map<string, Prepared>();
+  for (const [key, entry] of Object.entries(manifest.files)) {
+    files.set(key, { entry, encodings: order.filter((e) => entry.variants[e]), answers: {} });
+  }
+  // Bounded: unique fields cannot grow it.
+  const parsed = new Map<string, Map<string, number>>();
+
+  function answer(key: string, file: Prepared, encoding: Encoding | null): Resolved {
+    const cached = file.answers[encoding ?? "identity"];
+    if (cached) return cached;
+    const { entry } = file;
+    const variant = encoding && entry.variants[encoding];
+    const hash = variant ? variant.hash : entry.hash;
+    const mtime = Math.floor(entry.mtimeMs / 1000) * 1000;
+    const resolved: Resolved = {
+      status: 200,
+      path: encoding ? key + VARIANT_SUFFIX[encoding] : key,
+      encoding,
+      size: variant ? variant.size : entry.size,
+      hash,
+      // The sent bytes' hash: a strong ETag changes whenever they do.
+      etag: `"${hash.slice(hash.indexOf("-") + 1).slice(0, 27)}${encoding ? `-${encoding}` : ""}"`,
+      contentType: entry.type,
+      lastModified: new Date(mtime).toUTCString(),
+      mtime,
+      vary: file.encodings.length ? "Accept-Encoding" : undefined,
+      cacheControl: cacheControl(key, entry),
+    };
+    file.answers[encoding ?? "identity"] = resolved;
+    return resolved;
+  }
+
+  function negotiate(key: string, file: Prepared, field: string | readonly string[] | null | undefined) {
+    // No variants: not negotiated.
+    if (!file.encodings.length) return answer(key, file, null);
+    const text = typeof field === "string" ? field : (field ?? []).join(",");
+    let weights = parsed.get(text);
+    if (!weights) {
+      if (parsed.size > 64) parsed.clear();
+      weights = parseAcceptEncoding(text);
+      parsed.set(text, weights);
+    }
+    // `*` never yields dcb/dcz: they are not in `order`.
+    const star = weights.get("*");
+    let best: Encoding | null = null;
+    let bestQ = 0;
+    for (const encoding of file.encodings) {
+      const q = weights.get(encoding) ?? star ?? 0;
+      if (q > bestQ) {
+        best = encoding;
+        bestQ = q;
+      }
+    }
+    // Under the least q (0.001): an unlisted identity is acceptable but loses every tie.
+    const identityQ = weights.get("identity") ?? star ?? 1e-4;
+    if (best && bestQ >= identityQ) return answer(key, file, best);
+    if (identityQ > 0 || !strict) return answer(key, file, null);
+    return { status: 406 as const, vary: "Accept-Encoding" };
+  }
+
+  function resolve(url: string, acceptEncoding?: string | readonly string[] | null): Resolution | null {
+    const cut = url.indexOf("?");
+    const raw = cut < 0 ? url : url.slice(0, cut);
+    if (raw[0] !== "/" || FORBIDDEN_RAW.test(raw)) return { status: 400 };
+    let path = raw;
+    try {
+      // Without `%` it is a no-op, and the costliest step.
+      if (raw.includes("%")) path = decodeURIComponent(raw);
+    } catch {
+      return { status: 400 }; // `%zz`, `%`, overlong `%c0%ae`
+    }
+    if (FORBIDDEN_DECODED.test(path)) return { status: 400 };
+    let key = path.slice(1);
+    if (key === "" || key.endsWith("/")) key = index ? key + index : "";
+    if (MANIFEST_NAME.test(key) || (!dotfiles && DOTFILE.test(key))) return null;
+    const file = files.get(key);
+    if (file) return negotiate(key, file, acceptEncoding);
+    const dirIndex = index && key ? files.get(`${key}/${index}`) : undefined;
+    if (!dirIndex) return null;
+    // Relative links need `/dir/`.
+    if (redirect) return { status: 301, location: `${raw}/${cut < 0 ? "" : url.slice(cut)}` };
+    return negotiate(`${key}/${index}`, dirIndex, acceptEncoding);
+  }
+
+  return { resolve };
+}
