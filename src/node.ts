@@ -290,6 +290,7 @@ function headersOf(file: Resolved): Record<string, string> {
   if (file.encoding) headers["Content-Encoding"] = file.encoding;
   if (file.vary) headers.Vary = file.vary;
   if (file.cacheControl) headers["Cache-Control"] = file.cacheControl;
+  if (file.useAsDictionary) headers["Use-As-Dictionary"] = file.useAsDictionary;
   preparedHeaders.set(file, headers);
   return headers;
 }
@@ -321,7 +322,7 @@ const textReply = (status: number, text: string, headers: Record<string, string>
  * const reply = decide(site.resolver, req.method, req.url, (name) => req.headers[name]);
  */
 export function decide(resolver: Resolver, method: string, url: string, header: HeaderReader): Reply | null {
-  const resolved = resolver.resolve(url, header("accept-encoding"));
+  const resolved = resolver.resolve(url, header("accept-encoding"), first(header("available-dictionary")));
   if (!resolved) return null;
   if (resolved.status === 400) return textReply(400, "Bad Request");
   if (resolved.status === 301)

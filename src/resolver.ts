@@ -1,5 +1,5 @@
 // Negotiation and lookup; no runtime imports, so it runs anywhere.
-import type { Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
+import type { DeltaEncoding, DeltaEntry, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 
 // `<file>.gz` etc. beside the original.
 export const VARIANT_SUFFIX: Readonly<Record<Encoding, string>> = { gzip: ".gz", br: ".br", zstd: ".zst" };
@@ -28,8 +28,8 @@ export interface Resolved {
   status: 200;
   /** File to send, relative to the root, POSIX: the key, or the key plus `.gz`/`.br`/`.zst`. */
   path: string;
-  /** Content-Encoding; `null` for identity (never sent as a header). */
-  encoding: Encoding | null;
+  /** Content-Encoding; `null` for identity (never sent as a header). `dcz`/`dcb`: an RFC 9842 delta. */
+  encoding: Encoding | DeltaEncoding | null;
   /** Bytes of the file at `path`: Content-Length of a full response. */
   size: number;
   /** `sha256-<base64url>` of the bytes at `path`. */
@@ -41,9 +41,11 @@ export interface Resolved {
   lastModified: string;
   /** The original's mtime truncated to whole seconds, in ms, for If-Modified-Since. */
   mtime: number;
-  /** `"Accept-Encoding"` when the file has variants, so the response depends on that header. */
+  /** `"Accept-Encoding"` when the file has variants (plus `Available-Dictionary` when it has deltas). */
   vary: string | undefined;
   cacheControl: string | undefined;
+  /** `Use-As-Dictionary` (RFC 9842): the client may keep this file as the dictionary for its next versions. */
+  useAsDictionary: string | undefined;
 }
 
 /**
@@ -61,11 +63,16 @@ export interface Resolver {
    * @param url The request target's path as received (still percent-encoded), optionally with `?query`
    *   (a `#fragment` is not expected: clients do not send one).
    * @param acceptEncoding The Accept-Encoding field; several lines may be given as an array.
+   * @param availableDictionary The Available-Dictionary field (`:<base64 SHA-256>:`): enables `dcz`/`dcb`.
    */
-  resolve(url: string, acceptEncoding?: string | readonly string[] | null): Resolution | null;
+  resolve(
+    url: string,
+    acceptEncoding?: string | readonly string[] | null,
+    availableDictionary?: string | null,
+  ): Resolution | null;
 }
 
-const HASHED_NAME = /[.-](?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})\.\w+$/;
+const HASHED_NAME = /([.-])(?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})(\.\w+)$/;
 
 // Docs on overloads reach the .d.ts, not the JS (2 KB budget).
 /**
@@ -112,7 +119,15 @@ interface Prepared {
   entry: ManifestEntry;
   /** Variants present for this file, in server preference order. */
   encodings: Encoding[];
-  answers: Partial<Record<Encoding | "identity", Resolved>>;
+  deltas: DeltaEntry[];
+  /** Keyed by encoding, "identity", or a delta's file. */
+  answers: Record<string, Resolved>;
+}
+
+// A pattern relative to the file's own URL (so a mount prefix is kept), its content hash a wildcard.
+function dictionaryMatch(key: string): string {
+  const name = key.slice(key.lastIndexOf("/") + 1).replace(/[\\:*?+(){}]/g, "\\$&");
+  return `match="${name.replace(HASHED_NAME, "$1*$2").replace(/[\\"]/g, "\\$&")}"`;
 }
 
 /**
@@ -135,39 +150,56 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
   // A Map: `__proto__` must not reach the prototype.
   const files = new Map<string, Prepared>();
   for (const [key, entry] of Object.entries(manifest.files)) {
-    files.set(key, { entry, encodings: order.filter((e) => entry.variants[e]), answers: {} });
+    files.set(key, {
+      entry,
+      encodings: order.filter((e) => entry.variants[e]),
+      deltas: entry.deltas ?? [],
+      answers: {},
+    });
   }
   // Bounded: unique fields cannot grow it.
   const parsed = new Map<string, Map<string, number>>();
 
-  function answer(key: string, file: Prepared, encoding: Encoding | null): Resolved {
-    const cached = file.answers[encoding ?? "identity"];
+  function answer(key: string, file: Prepared, encoding: Encoding | null, delta?: DeltaEntry): Resolved {
+    const slot = delta ? delta.file : (encoding ?? "identity");
+    const cached = file.answers[slot];
     if (cached) return cached;
     const { entry } = file;
-    const variant = encoding && entry.variants[encoding];
+    const variant = delta ?? (encoding && entry.variants[encoding]);
     const hash = variant ? variant.hash : entry.hash;
     const mtime = Math.floor(entry.mtimeMs / 1000) * 1000;
     const resolved: Resolved = {
       status: 200,
-      path: encoding ? key + VARIANT_SUFFIX[encoding] : key,
-      encoding,
+      path: delta ? delta.file : encoding ? key + VARIANT_SUFFIX[encoding] : key,
+      encoding: delta ? delta.encoding : encoding,
       size: variant ? variant.size : entry.size,
       hash,
       // The sent bytes' hash: a strong ETag changes whenever they do.
-      etag: `"${hash.slice(hash.indexOf("-") + 1).slice(0, 27)}${encoding ? `-${encoding}` : ""}"`,
+      etag: `"${hash.slice(hash.indexOf("-") + 1).slice(0, 27)}${delta ? `-${delta.encoding}` : encoding ? `-${encoding}` : ""}"`,
       contentType: entry.type,
       lastModified: new Date(mtime).toUTCString(),
       mtime,
-      vary: file.encodings.length ? "Accept-Encoding" : undefined,
+      vary: file.deltas.length
+        ? "Accept-Encoding, Available-Dictionary"
+        : file.encodings.length
+          ? "Accept-Encoding"
+          : undefined,
       cacheControl: cacheControl(key, entry),
+      // Pages change every release; scripts, styles and data are what a next version resembles.
+      useAsDictionary: file.encodings.length && !entry.type.startsWith("text/html") ? dictionaryMatch(key) : undefined,
     };
-    file.answers[encoding ?? "identity"] = resolved;
+    file.answers[slot] = resolved;
     return resolved;
   }
 
-  function negotiate(key: string, file: Prepared, field: string | readonly string[] | null | undefined) {
+  function negotiate(
+    key: string,
+    file: Prepared,
+    field: string | readonly string[] | null | undefined,
+    dictionary?: string | null,
+  ) {
     // No variants: not negotiated.
-    if (!file.encodings.length) return answer(key, file, null);
+    if (!file.encodings.length && !file.deltas.length) return answer(key, file, null);
     const text = typeof field === "string" ? field : (field ?? []).join(",");
     let weights = parsed.get(text);
     if (!weights) {
@@ -188,12 +220,29 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
     }
     // Under the least q (0.001): an unlisted identity is acceptable but loses every tie.
     const identityQ = weights.get("identity") ?? star ?? 1e-4;
+    // A delta needs its coding listed by name (never via `*`) and the client's dictionary to be ours.
+    const sf = dictionary && /^\s*:([\w+/]+=*):\s*$/.exec(dictionary);
+    const wanted = sf && `sha256-${sf[1]?.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+    let delta: DeltaEntry | undefined;
+    let deltaQ = 0;
+    for (const d of file.deltas) {
+      const q = d.dict === wanted ? (weights.get(d.encoding) ?? 0) : 0;
+      if (q > deltaQ || (q && q === deltaQ && d.size < (delta?.size ?? 0))) {
+        delta = d;
+        deltaQ = q;
+      }
+    }
+    if (delta && deltaQ >= bestQ && deltaQ >= identityQ) return answer(key, file, null, delta);
     if (best && bestQ >= identityQ) return answer(key, file, best);
     if (identityQ > 0 || !strict) return answer(key, file, null);
     return { status: 406 as const, vary: "Accept-Encoding" };
   }
 
-  function resolve(url: string, acceptEncoding?: string | readonly string[] | null): Resolution | null {
+  function resolve(
+    url: string,
+    acceptEncoding?: string | readonly string[] | null,
+    dictionary?: string | null,
+  ): Resolution | null {
     const cut = url.indexOf("?");
     const raw = cut < 0 ? url : url.slice(0, cut);
     if (raw[0] !== "/" || FORBIDDEN_RAW.test(raw)) return { status: 400 };
@@ -209,12 +258,12 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
     if (key === "" || key.endsWith("/")) key = index ? key + index : "";
     if (MANIFEST_NAME.test(key) || (!dotfiles && DOTFILE.test(key))) return null;
     const file = files.get(key);
-    if (file) return negotiate(key, file, acceptEncoding);
+    if (file) return negotiate(key, file, acceptEncoding, dictionary);
     const dirIndex = index && key ? files.get(`${key}/${index}`) : undefined;
     if (!dirIndex) return null;
     // Relative links need `/dir/`.
     if (redirect) return { status: 301, location: `${raw}/${cut < 0 ? "" : url.slice(cut)}` };
-    return negotiate(`${key}/${index}`, dirIndex, acceptEncoding);
+    return negotiate(`${key}/${index}`, dirIndex, acceptEncoding, dictionary);
   }
 
   return { resolve };

@@ -281,7 +281,7 @@ describe("paths", () => {
       const r = createResolver(withDefault, options).resolve(path, "gzip");
       if (key === null) return assert.equal(r, null);
       assert.ok(r?.status === 200, `got ${JSON.stringify(r)}`);
-      assert.equal(r.path, r.encoding ? key + VARIANT_SUFFIX[r.encoding] : key);
+      assert.equal(r.path, r.encoding ? key + VARIANT_SUFFIX[r.encoding as Encoding] : key);
     });
   }
 
