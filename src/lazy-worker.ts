@@ -1,0 +1,71 @@
+// The lazy-mode piscina task: one source file in, one cache entry out. It runs off the event
+// loop, and returns plain result objects: errors lose their class across the thread boundary.
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "./atomic.js";
+import { readCache, writeCache } from "./cache.js";
+import { type BrotliKind, encodeBuffer } from "./codecs.js";
+import type { ErrorCode } from "./errors.js";
+import { hashBytes } from "./hash.js";
+import type { Encoding } from "./manifest-format.js";
+
+export interface LazyTask {
+  /** Real path of the source, already checked to be inside the root. */
+  source: string;
+  /** What the caller hashed: the entry is stored under this key only if the bytes read still hash to it. */
+  sourceHash: string;
+  encoding: Encoding;
+  level: number;
+  kind: BrotliKind;
+  minRatio: number;
+  cacheDir: string;
+  /** Settings digest of this encoding. */
+  digest: string;
+  /** The cache's bound: a larger variant would evict everything, itself included. */
+  maxBytes: number;
+}
+
+export type LazyOutcome =
+  /** `compressed` is false when a verified entry was already on disk (another process, an earlier run). */
+  | { kind: "ready"; size: number; hash: string; compressed: boolean }
+  | { kind: "not-worth-it"; compressed: boolean }
+  /** The file no longer holds the content the caller hashed: nothing was written. */
+  | { kind: "stale" }
+  | { kind: "error"; code: ErrorCode; message: string };
+
+/**
+ * Where the entry for (digest, sourceHash) lives: the layout of `src/cache.ts`, so its `readCache`
+ * (verify-and-adopt), `writeCache` (negative markers) and `evictCache` (LRU) address the same files.
+ */
+export function lazyCachePath(cacheDir: string, digest: string, sourceHash: string): string {
+  return join(cacheDir, digest.slice(7, 23), sourceHash.slice(7, 9), sourceHash.slice(7));
+}
+
+export default async function lazyCompress(task: LazyTask): Promise<LazyOutcome> {
+  let step: ErrorCode = "E_READ";
+  try {
+    const { cacheDir, digest, encoding, sourceHash } = task;
+    // An entry is trusted only after it decodes to the content hash (readCache removes corrupt ones).
+    const hit = await readCache(cacheDir, digest, encoding, sourceHash);
+    if (hit?.kind === "not-worth-it") return { kind: "not-worth-it", compressed: false };
+    if (hit) return { kind: "ready", size: hit.bytes.length, hash: hashBytes(hit.bytes), compressed: false };
+
+    const source = await readFile(task.source);
+    if (hashBytes(source) !== sourceHash) return { kind: "stale" };
+    step = "E_COMPRESS";
+    const bytes = await encodeBuffer(encoding, source, { level: task.level, size: source.length, kind: task.kind });
+    step = "E_WRITE";
+    if (bytes.length > Math.floor(source.length * task.minRatio)) {
+      await writeCache(cacheDir, digest, sourceHash, undefined);
+      return { kind: "not-worth-it", compressed: true };
+    }
+    if (bytes.length > task.maxBytes) return { kind: "not-worth-it", compressed: true };
+    const path = lazyCachePath(cacheDir, digest, sourceHash);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, bytes);
+    return { kind: "ready", size: bytes.length, hash: hashBytes(bytes), compressed: true };
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    return { kind: "error", code: step, message: `${e.code ?? ""} ${e.message}`.trim() };
+  }
+}
