@@ -10,6 +10,8 @@ import type { Encoding } from "./manifest-format.js";
 export interface CleanOptions {
   dir?: string;
   manifest?: string;
+  /** Lazy mode's cache folder, emptied too when given. */
+  lazyCacheDir?: string;
 }
 
 export interface CleanSummary {
@@ -18,8 +20,8 @@ export interface CleanSummary {
 }
 
 /**
- * Delete every variant the manifest lists, then the manifest. A `.gz` the user put there
- * themselves is not in the manifest, so it survives.
+ * Delete every variant the manifest lists, then the manifest (and lazy mode's cache when
+ * `lazyCacheDir` is given). A `.gz` the user put there themselves is not in the manifest, so it survives.
  *
  * @example
  * await clean({ dir: "dist" });
@@ -47,6 +49,7 @@ export async function clean(options: CleanOptions = {}): Promise<CleanSummary> {
       }
     }
     await rm(manifestPath, { force: true });
+    if (options.lazyCacheDir) await rm(resolve(options.lazyCacheDir), { recursive: true, force: true });
     return { removed, warnings: warning ? [warning] : [] };
   } finally {
     await release();

@@ -7,6 +7,7 @@ import { type PrecompressOptions, type Progress, precompress, type Summary } fro
 import { formatSummary } from "./report.js";
 
 const EXIT_FAILED = 1;
+const DEFAULT_LAZY_CACHE = "node_modules/.cache/precompressor/lazy";
 const EXIT_USAGE = 2;
 
 function integer(flag: string) {
@@ -81,8 +82,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .description("remove every variant the manifest lists, and the manifest")
     .argument("[dir]", "folder", "dist")
     .option("--manifest <path>", "manifest location")
-    .action(async (dir: string, flags: { manifest?: string }) => {
-      const result = await clean({ dir, manifest: flags.manifest });
+    .option("--lazy-cache-dir <path>", "lazy mode's cache to empty too", DEFAULT_LAZY_CACHE)
+    .action(async (dir: string, flags: { manifest?: string; lazyCacheDir: string }) => {
+      const result = await clean({ dir, manifest: flags.manifest, lazyCacheDir: flags.lazyCacheDir });
       for (const w of result.warnings) console.error(`warning: ${w}`);
       console.log(`removed ${result.removed} variants and the manifest`);
     });
@@ -93,9 +95,12 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .argument("[dir]", "folder", "dist")
     .option("--port <n>", "port", integer("--port"), 8080)
     .option("--host <host>", "host", "127.0.0.1")
-    .action(async (dir: string, flags: { port: number; host: string }) => {
+    .option("--lazy", "compress on first request what the manifest does not list")
+    .option("--lazy-cache-dir <path>", "where lazy mode keeps its variants", DEFAULT_LAZY_CACHE)
+    .action(async (dir: string, flags: { port: number; host: string; lazy?: boolean; lazyCacheDir: string }) => {
       const { startServer } = await import("./serve.js");
-      const server = await startServer({ dir, port: flags.port, host: flags.host });
+      const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
+      const server = await startServer({ dir, port: flags.port, host: flags.host, lazy });
       console.log(`serving ${dir} at ${server.url}`);
     });
 

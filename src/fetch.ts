@@ -2,6 +2,7 @@
 // a Response or `null` (not ours) out. Same decisions as the node adapter, from the same site core.
 import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { createLazyServer, type LazyServer } from "./lazy-serve.js";
 import { decide, openSite, type Reply, type ServeStaticOptions } from "./node.js";
 import type { Resolved } from "./resolver.js";
 
@@ -9,6 +10,8 @@ import type { Resolved } from "./resolver.js";
 export interface FetchHandler {
   (request: Request): Promise<Response | null>;
   close(): void;
+  /** Lazy mode: drop one file's cached variants (a URL path), or all of them. */
+  purge(path?: string): Promise<void>;
 }
 
 /**
@@ -24,9 +27,11 @@ export interface FetchHandler {
  */
 export function createFetchHandler(dir: string, options: ServeStaticOptions = {}): FetchHandler {
   const site = openSite(dir, options);
+  const lazy = options.lazy ? createLazyServer(dir, options.lazy) : undefined;
 
   async function answer(request: Request, mayRetry: boolean): Promise<Response | null> {
     const reply = decide(site.resolver, request.method, targetOf(request.url), (name) => request.headers.get(name));
+    if (!reply && lazy) return lazyResponse(lazy, request);
     if (!reply || reply.status === 400) return null;
     const { file } = reply;
     if (!file) return respond(reply, reply.text ?? null);
@@ -51,8 +56,25 @@ export function createFetchHandler(dir: string, options: ServeStaticOptions = {}
 
   const handler: FetchHandler = (request) =>
     request.method === "GET" || request.method === "HEAD" ? answer(request, true) : Promise.resolve(null);
-  handler.close = () => site.close();
+  handler.close = () => {
+    site.close();
+    void lazy?.close();
+  };
+  handler.purge = async (path) => lazy?.purge(path);
   return handler;
+}
+
+/** Not in the manifest: lazy mode's answer, or `null`. */
+async function lazyResponse(lazy: LazyServer, request: Request): Promise<Response | null> {
+  const answer = await lazy.answer(
+    request.method,
+    targetOf(request.url),
+    (name) => request.headers.get(name),
+    request.signal,
+  );
+  if (!answer) return null;
+  const body = answer.body ? (Readable.toWeb(answer.body.createReadStream()) as ReadableStream) : null;
+  return new Response(body, { status: answer.status, headers: answer.headers });
 }
 
 function respond(reply: Reply, body: BodyInit | null): Response {

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream";
 import { PrecompressorError } from "./errors.js";
+import { createLazyServer, type LazyServeOptions, type LazyServer } from "./lazy-serve.js";
 import { MANIFEST_NAME, parseManifest } from "./manifest.js";
 import { createResolver, type Resolved, type Resolver, type ResolverOptions } from "./resolver.js";
 
@@ -20,6 +21,11 @@ export interface ServeStaticOptions extends ResolverOptions {
   cacheBytes?: number;
   /** Larger files are streamed from disk, never cached. Default 1 MiB. */
   cacheFileBytes?: number;
+  /**
+   * Lazy mode: a compressible file under `dir` that the manifest does not list is compressed on its
+   * first request into `lazy.cacheDir` (single flight, bounded, off the event loop) and served from there.
+   */
+  lazy?: LazyServeOptions;
 }
 
 /** What to answer, decided from the manifest and the request headers alone (no I/O). */
@@ -382,7 +388,10 @@ export function mergeVary(prior: string, add: string): string {
 /** A Node request handler that is also Connect/Express middleware; `close()` stops the manifest watcher. */
 export interface StaticHandler {
   (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void;
+  /** Stop watching the manifest (and lazy mode's reaper and threads). */
   close(): void;
+  /** Lazy mode: drop one file's cached variants (a URL path), or all of them. */
+  purge(path?: string): Promise<void>;
 }
 
 /**
@@ -400,11 +409,13 @@ export interface StaticHandler {
  */
 export function serveStatic(dir: string, options: ServeStaticOptions = {}): StaticHandler {
   const site = openSite(dir, options);
+  const lazy = options.lazy ? createLazyServer(dir, options.lazy) : undefined;
 
   type Next = ((error?: unknown) => void) | undefined;
 
   function serve(req: IncomingMessage, res: ServerResponse, next: Next, mayRetry: boolean) {
     const reply = decide(site.resolver, req.method ?? "GET", targetOf(req), (name) => req.headers[name]);
+    if (!reply && lazy) return void serveLazy(lazy, req, res, next);
     if (!reply || (reply.status === 400 && next)) {
       if (next) next();
       else writeReply(res, textReply(404, "Not Found"));
@@ -458,8 +469,43 @@ export function serveStatic(dir: string, options: ServeStaticOptions = {}): Stat
     if (next) return next();
     writeReply(res, textReply(405, "Method Not Allowed", { Allow: "GET, HEAD" }));
   };
-  handler.close = () => site.close();
+  handler.close = () => {
+    site.close();
+    void lazy?.close();
+  };
+  handler.purge = async (path) => lazy?.purge(path);
   return handler;
+}
+
+/** Not in the manifest: lazy mode's answer, or `next()`/404 when it has none. */
+async function serveLazy(
+  lazy: LazyServer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (error?: unknown) => void,
+) {
+  // A client that goes away stops waiting at once; the shared compression goes on.
+  const abort = new AbortController();
+  res.once("close", () => abort.abort());
+  try {
+    const answer = await lazy.answer(req.method ?? "GET", targetOf(req), (name) => req.headers[name], abort.signal);
+    if (!answer) {
+      if (next) next();
+      else writeReply(res, textReply(404, "Not Found"));
+      return;
+    }
+    const prior = res.getHeader("vary");
+    res.writeHead(
+      answer.status,
+      prior ? { ...answer.headers, Vary: mergeVary(String(prior), "Accept-Encoding") } : answer.headers,
+    );
+    if (answer.body) pipeline(answer.body.createReadStream(), res, () => {});
+    else res.end();
+  } catch (error) {
+    if (next) next(error);
+    else if (res.headersSent) res.destroy();
+    else writeReply(res, textReply(500, "Internal Server Error"));
+  }
 }
 
 /** Write a reply's head, then the body slice or text; a piped file body follows when neither is given. */

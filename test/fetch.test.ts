@@ -88,6 +88,7 @@ describe("fetch handler, called directly", () => {
       bridge(
         Object.assign(async (request: Request) => (await handler(request)) ?? new Response("api", { status: 201 }), {
           close() {},
+          purge: async () => {},
         }),
       ),
     );
