@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import * as zlib from "node:zlib";
-import { brotliWindowLog } from "./codecs.js";
+import { BROTLI_WINDOW_LOG } from "./codecs.js";
 
 export type DeltaEncoding = "dcz" | "dcb";
 export const DELTA_ENCODINGS: readonly DeltaEncoding[] = ["dcz", "dcb"];
@@ -47,7 +47,7 @@ function brotliOptions(level: number, size: number, dictionary: Buffer): zlib.Br
       [zlib.constants.BROTLI_PARAM_QUALITY]: level,
       [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
-      [zlib.constants.BROTLI_PARAM_LGWIN]: brotliWindowLog(size),
+      [zlib.constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_LOG,
     },
   } as zlib.BrotliOptions;
 }

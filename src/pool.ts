@@ -1,6 +1,5 @@
 // The worker pool, and the order in which files reach it.
 import { availableParallelism } from "node:os";
-import { Piscina } from "piscina";
 import type { CompressResult, CompressTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
@@ -27,6 +26,8 @@ export async function runPool(
 ): Promise<Interrupted> {
   if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
+  // Loaded only when there is work: an unchanged rerun never pays for it.
+  const { Piscina } = await import("piscina");
   const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const ordered = [...tasks].sort((a, b) => b.size - a.size);
   const interrupted: CompressTask[] = [];

@@ -153,7 +153,10 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     if (!opts.dryRun) {
       await run.removeInterrupted(interrupted);
       // Variants are in place before the manifest names them; orphans go only once it no longer does.
-      await writeManifest(opts.manifestPath, run.manifest());
+      const next = run.manifest();
+      // A run that had nothing to do leaves the file (and its mtime, which servers watch) alone.
+      if (tasks.length || JSON.stringify(next) !== JSON.stringify(previous))
+        await writeManifest(opts.manifestPath, next);
       await Promise.all(run.orphanVariants().map((p) => rm(p, { force: true })));
       if (options.signal?.aborted) {
         await sweepTemps(opts.dir);
@@ -166,7 +169,8 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
           },
         );
       }
-      if (opts.cacheDir) await evictCache(opts.cacheDir, opts.cacheMaxSize);
+      // Only new entries can push the cache over its bound.
+      if (opts.cacheDir && summary.states.compressed) await evictCache(opts.cacheDir, opts.cacheMaxSize);
     }
     summary.durationMs = Math.round(performance.now() - started);
     return summary;

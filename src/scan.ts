@@ -48,22 +48,26 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
       stat: guardedStat(options.dir, await realpath(options.dir), result.warnings),
     } as unknown as fg.FileSystemAdapter,
   });
-  for (const rel of entries) {
+  // Stat every entry concurrently: the walk is I/O-bound, and an unchanged rerun is mostly this.
+  const stats = await Promise.all(
+    entries.map((rel) => {
+      const path = `${options.dir}${sep}${rel}`;
+      return rel.endsWith(TEMP_SUFFIX)
+        ? undefined
+        : (options.followSymlinks ? stat(path) : lstat(path)).catch(() => null);
+    }),
+  );
+  entries.forEach((rel, i) => {
     const path = `${options.dir}${sep}${rel}`;
-    if (rel.endsWith(TEMP_SUFFIX)) {
-      result.temps.push(path);
-      continue;
-    }
-    const stats = await (options.followSymlinks ? stat(path) : lstat(path)).catch(() => undefined);
+    const s = stats[i];
+    if (s === undefined) result.temps.push(path);
     // Names that are not valid UTF-8 come back altered and cannot be opened again.
-    if (!stats) {
+    else if (s === null)
       result.warnings.push(
         `${JSON.stringify(rel)}: cannot be opened under its listed name (not valid UTF-8?); skipped`,
       );
-      continue;
-    }
-    if (stats.isFile()) result.files.push({ rel, path, size: stats.size, mtimeMs: stats.mtimeMs });
-  }
+    else if (s.isFile()) result.files.push({ rel, path, size: s.size, mtimeMs: s.mtimeMs });
+  });
   result.files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return result;
 }

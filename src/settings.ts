@@ -5,7 +5,7 @@ import type { DeltaEncoding, Encoding } from "./manifest-format.js";
 import { BINDINGS_SMALL_FILE_BYTES, BINDINGS_SMALL_FILE_MAX_LEVEL, zstdBackend } from "./zstd.js";
 
 /** Bump when a release changes output bytes for the same settings. */
-export const OUTPUT_FORMAT_VERSION = 1;
+export const OUTPUT_FORMAT_VERSION = 2;
 
 export interface EncodingSettings {
   encoding: Encoding | DeltaEncoding;

@@ -104,8 +104,12 @@ async function run(task: CompressTask): Promise<CompressResult> {
 
   const pending: Pending[] = [];
   try {
-    for (const job of task.jobs) {
-      pending.push(await produce(task, job, hash, before.size, source));
+    if (source) {
+      // All encodings at once: their work runs on the libuv pool, so both cores stay busy through I/O gaps.
+      pending.push(...(await Promise.all(task.jobs.map((job) => produce(task, job, hash, before.size, source)))));
+    } else {
+      // Streamed files one encoding at a time: three big encoders at once would defeat bounded memory.
+      for (const job of task.jobs) pending.push(await produce(task, job, hash, before.size, source));
     }
     // The source must be the bytes we hashed and encoded, or nothing is put in place.
     const deltas =
