@@ -1,4 +1,5 @@
 // Flags in, library call, output out. Nothing here that the library should know.
+import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
 import { PrecompressorError } from "./errors.js";
@@ -46,6 +47,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = new Command("precompressor")
     .description("Compress a static site once, at build time, to .gz, .br and .zst beside each file.")
+    .version((createRequire(import.meta.url)("../package.json") as { version: string }).version)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .argument("[dir]", "folder to compress", "dist")

@@ -1,6 +1,6 @@
 // Shared by the tests: temp copies of the demo site, the real CLI as a child process,
 // and a check that every variant the manifest lists decodes to its source.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -113,4 +113,24 @@ export function runCli(args: string[], options: { cwd?: string; uid?: number; gi
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The unprivileged user the permission tests run the CLI as. */
+export const NOBODY = 65534;
+
+/**
+ * Why the CLI cannot run as an unprivileged user here, or `undefined` if it can: root reads
+ * anything, so permission tests drop to `nobody`, who must be able to run this Node and read the
+ * checkout (not so for a Node installed under /root, as `npx node@24` is).
+ */
+export function cannotRunAsNobody(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root to run the CLI as another user";
+  const probe = spawnSync(process.execPath, [join(ROOT, "bin", "precompressor.js"), "--help"], {
+    uid: NOBODY,
+    gid: NOBODY,
+    cwd: "/tmp",
+  });
+  if (probe.error) return `user nobody cannot run ${process.execPath} (${(probe.error as NodeJS.ErrnoException).code})`;
+  if (probe.status !== 0) return `user nobody cannot run the CLI from ${ROOT}`;
+  return undefined;
 }

@@ -5,7 +5,17 @@ import { appendFile, chmod, chown, mkdir, readdir, readFile, stat, symlink, writ
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { copySite, loadManifest, ROOT, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import {
+  cannotRunAsNobody,
+  copySite,
+  loadManifest,
+  NOBODY,
+  ROOT,
+  removeDir,
+  runCli,
+  tempDir,
+  verifyVariants,
+} from "./helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));
@@ -160,14 +170,15 @@ describe("reliability: the CLI under faults", () => {
   });
 
   it("permission denied on a folder: that path is reported, everything else is done, exit 1", async (t) => {
-    if (!isRoot) return t.skip("runs the CLI as an unprivileged user, which needs root");
+    const reason = cannotRunAsNobody();
+    if (reason) return t.skip(reason);
     const dir = await busySite(2);
     await mkdir(join(dir, "private"));
     await writeFile(join(dir, "private", "a.js"), "export const a = 1;\n".repeat(300));
     for (const f of ["", ...((await readdir(dir, { recursive: true })) as string[])])
-      await chown(join(dir, f), 65534, 65534);
+      await chown(join(dir, f), NOBODY, NOBODY);
     await chmod(join(dir, "private"), 0o000);
-    const r = await runCli([dir, "--no-cache", "--quiet"], { uid: 65534, gid: 65534, cwd: "/tmp" });
+    const r = await runCli([dir, "--no-cache", "--quiet"], { uid: NOBODY, gid: NOBODY, cwd: "/tmp" });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /private: folder not readable \(EACCES\)/);
     assert.ok((await stat(join(dir, "index.html.br"))).size > 0);
