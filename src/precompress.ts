@@ -140,8 +140,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     for (const message of scanned.warnings) warn(message);
     if (!opts.dryRun) await Promise.all(scanned.temps.map((t) => rm(t, { force: true })));
     const run = new Run(opts, previous, scanned.files, options.onProgress);
-    for (const path of scanned.unreadable)
-      run.fail(path, "E_READ", `${join(opts.dir, path)}: folder not readable (EACCES)`);
+    for (const folder of scanned.unreadable) run.unreadableFolder(folder);
     const releases = opts.dictionaryFrom.length ? await indexReleases(opts.dictionaryFrom) : undefined;
     const tasks = await run.plan(releases, warn);
     if (!opts.dryRun && previous && tasks.length) {
@@ -334,7 +333,19 @@ class Run {
     return { version: 1, generator, settings: { ...this.previous?.settings }, files };
   }
 
-  fail(path: string, code: ErrorCode, message: string): void {
+  /**
+   * A folder the walk could not read is reported, and what the last run recorded under it is kept
+   * as it was: a permission hiccup must not look like deleted files and delete their variants.
+   */
+  unreadableFolder(folder: string): void {
+    this.fail(folder, "E_READ", `${join(this.opts.dir, folder)}: folder not readable (EACCES)`);
+    const prefix = folder === "" ? "" : `${folder}/`;
+    for (const [rel, entry] of Object.entries(this.previous?.files ?? {})) {
+      if (rel.startsWith(prefix)) this.entries.set(rel, entry);
+    }
+  }
+
+  private fail(path: string, code: ErrorCode, message: string): void {
     this.failed.add(path);
     this.failures.push({ path, code, message });
     this.changes.push({ path, state: "failed" });
@@ -418,7 +429,7 @@ class Run {
   }
 
   private removedSources(): string[] {
-    const present = new Set(this.served.map((f) => f.rel));
+    const present = new Set([...this.served.map((f) => f.rel), ...this.entries.keys()]);
     return Object.keys(this.previous?.files ?? {}).filter((rel) => !present.has(rel));
   }
 

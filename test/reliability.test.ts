@@ -177,12 +177,19 @@ describe("reliability: the CLI under faults", () => {
     await writeFile(join(dir, "private", "a.js"), "export const a = 1;\n".repeat(300));
     for (const f of ["", ...((await readdir(dir, { recursive: true })) as string[])])
       await chown(join(dir, f), NOBODY, NOBODY);
+    const asNobody = { uid: NOBODY, gid: NOBODY, cwd: "/tmp" };
+    assert.equal((await runCli([dir, "--no-cache", "--quiet"], asNobody)).code, 0);
+    await writeFile(join(dir, "index.html"), "<p>edited while private/ is unreadable</p>\n".repeat(100));
     await chmod(join(dir, "private"), 0o000);
-    const r = await runCli([dir, "--no-cache", "--quiet"], { uid: NOBODY, gid: NOBODY, cwd: "/tmp" });
+    const r = await runCli([dir, "--no-cache", "--quiet"], asNobody);
+    await chmod(join(dir, "private"), 0o755);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /private: folder not readable \(EACCES\)/);
-    assert.ok((await stat(join(dir, "index.html.br"))).size > 0);
-    await chmod(join(dir, "private"), 0o755);
+    // Everything else is done; what the folder held last time is kept, not taken for deleted.
+    const manifest = await loadManifest(dir);
+    assert.ok(manifest.files["private/a.js"]?.variants.br, "the unreadable folder's entries are kept");
+    assert.ok((await stat(join(dir, "private", "a.js.br"))).size > 0, "and so are its variants");
+    await verifyVariants(dir, manifest);
   });
 });
 
