@@ -1,10 +1,8 @@
 // Serve a precompressed folder from fetch-style servers (Hono, Bun.serve, Deno.serve): a Request in,
 // a Response or `null` (not ours) out. Same decisions as the node adapter, from the same site core.
-import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createLazyServer, type LazyServer } from "./lazy-serve.js";
-import { decide, openSite, type Reply, type ServeStaticOptions } from "./node.js";
-import type { Resolved } from "./resolver.js";
+import { decide, openSite, type Redecide, type Reply, type ServeStaticOptions } from "./node.js";
 
 /** A fetch handler; `close()` stops the manifest watcher. */
 export interface FetchHandler {
@@ -29,33 +27,28 @@ export function createFetchHandler(dir: string, options: ServeStaticOptions = {}
   const site = openSite(dir, options);
   const lazy = options.lazy ? createLazyServer(dir, options.lazy) : undefined;
 
-  async function answer(request: Request, mayRetry: boolean): Promise<Response | null> {
-    const reply = decide(site.resolver, request.method, targetOf(request.url), (name) => request.headers.get(name));
-    if (!reply && lazy) return lazyResponse(lazy, request);
+  async function answer(request: Request): Promise<Response | null> {
+    const redecide: Redecide = (resolver, plain) =>
+      decide(resolver, request.method, targetOf(request.url), (name) =>
+        plain && name === "available-dictionary" ? null : request.headers.get(name),
+      );
+    const first = redecide(site.resolver);
+    if (!first && lazy) return lazyResponse(lazy, request);
+    const { reply, body } = first?.file ? await site.load(first, redecide) : { reply: first, body: undefined };
     if (!reply || reply.status === 400) return null;
-    const { file } = reply;
-    if (!file) return respond(reply, reply.text ?? null);
-    const loaded = site.cached(file) ?? (await site.load(file));
-    if (!loaded) {
-      // The disk is not what this manifest describes: a deploy is in flight. Reload and retry once.
-      if (mayRetry) {
-        await site.reload();
-        return answer(request, false);
-      }
-      return new Response("Service Unavailable", {
-        status: 503,
-        headers: { "Retry-After": "1", "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8" },
-      });
-    }
+    if (!body) return respond(reply, reply.text ?? null);
     // readFile's buffers own a plain ArrayBuffer, which is what a Response body accepts.
-    const body = Buffer.isBuffer(loaded)
-      ? (loaded.subarray(reply.start, reply.end + 1) as Uint8Array<ArrayBuffer>)
-      : stream(loaded, reply, file);
-    return respond(reply, body);
+    if (Buffer.isBuffer(body))
+      return respond(reply, body.subarray(reply.start, reply.end + 1) as Uint8Array<ArrayBuffer>);
+    // A file too large for memory, streamed from the descriptor its hash was checked on; closed when done or cancelled.
+    return respond(
+      reply,
+      Readable.toWeb(body.createReadStream({ start: reply.start, end: reply.end })) as ReadableStream,
+    );
   }
 
   const handler: FetchHandler = (request) =>
-    request.method === "GET" || request.method === "HEAD" ? answer(request, true) : Promise.resolve(null);
+    request.method === "GET" || request.method === "HEAD" ? answer(request) : Promise.resolve(null);
   handler.close = () => {
     site.close();
     void lazy?.close();
@@ -79,15 +72,6 @@ async function lazyResponse(lazy: LazyServer, request: Request): Promise<Respons
 
 function respond(reply: Reply, body: BodyInit | null): Response {
   return new Response(body, { status: reply.status, headers: reply.headers });
-}
-
-/** A file too large for memory, streamed from the descriptor whose size was checked. */
-function stream(handle: FileHandle, reply: Reply, file: Resolved): ReadableStream | null {
-  if (file.size === 0) {
-    void handle.close();
-    return null;
-  }
-  return Readable.toWeb(handle.createReadStream({ start: reply.start, end: reply.end })) as ReadableStream;
 }
 
 /** The path and query as the client sent them: `new URL()` would re-encode and normalise them. */

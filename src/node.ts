@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream";
 import { PrecompressorError } from "./errors.js";
+import { formatDigest, hashBytes } from "./hash.js";
 import { createLazyServer, type LazyServeOptions, type LazyServer } from "./lazy-serve.js";
 import { MANIFEST_NAME, parseManifest } from "./manifest.js";
 import { createResolver, type Resolved, type Resolver, type ResolverOptions } from "./resolver.js";
@@ -43,14 +44,31 @@ export interface Reply {
 /** How an adapter reads one request header (Node joins repeated lines with `, `). */
 export type HeaderReader = (name: string) => string | string[] | null | undefined;
 
+/**
+ * Answers one request again against another resolver (a reloaded manifest, or the bytes really on
+ * disk); `plain` ignores Available-Dictionary, so no delta is chosen.
+ */
+export type Redecide = (resolver: Resolver, plain?: boolean) => Reply | null;
+
+/** A reply with its body: bytes in memory or the open file to stream `start..end` from. */
+export interface Loaded {
+  /** Maybe not the reply given to {@link Site.load}: a redeploy may change it; `null` is "not ours". */
+  reply: Reply | null;
+  /** Present when `reply.file` is. */
+  body?: Buffer | FileHandle;
+}
+
 /** A loaded site: the current resolver, its file bodies, and the watcher that swaps it on redeploy. */
 export interface Site {
   /** The resolver of the manifest now in force; read it once per request. */
   readonly resolver: Resolver;
   /** The body bytes, when they are in memory: no I/O, no await. */
   cached(file: Resolved): Buffer | undefined;
-  /** The body from disk, verified against the manifest; `undefined` when the disk disagrees (a deploy in flight). */
-  load(file: Resolved): Promise<Buffer | FileHandle | undefined>;
+  /**
+   * The body of a reply with a `file`, from memory or disk, always the bytes its headers describe;
+   * while a deploy is in flight the reply may be redecided (see {@link openSite}).
+   */
+  load(reply: Reply, redecide: Redecide): Promise<Loaded>;
   /** Re-read the manifest now; resolves `true` when a new one took effect. */
   reload(): Promise<boolean>;
   close(): void;
@@ -59,6 +77,21 @@ export interface Site {
 // Debounce: an editor or rsync may fire several events for one write.
 const RELOAD_DELAY_MS = 30;
 const NOT_ON_DISK = new Set(["ENOENT", "ENOTDIR", "EISDIR"]);
+// How long one request waits out a deploy in flight (disk and manifest disagree) at most.
+const DEPLOY_WAIT_MS = 1000;
+// A file changed more recently may still be being written in place (a build rewriting index.html).
+const SETTLE_MS = 100;
+
+/** A file as it is on disk now. */
+interface OnDisk {
+  /** The bytes (small files) or the open descriptor they were hashed from (large ones). */
+  body: Buffer | FileHandle;
+  hash: string;
+  size: number;
+  mtimeMs: number;
+  /** Unchanged while read and for {@link SETTLE_MS} before: not being written in place. */
+  settled: boolean;
+}
 
 function readManifestAt(path: string, options: ServeStaticOptions): { text: string; resolver: Resolver } {
   let text: string;
@@ -100,12 +133,16 @@ function resolverOf(text: string, path: string, options: ServeStaticOptions): Re
  * write one for another server.
  *
  * Atomic reloads: the resolver is immutable and swapped in one assignment, and a request reads it
- * once, so all its headers come from one manifest. Its body must be the bytes that manifest
- * describes: cached bodies are keyed by content hash and were verified by hash when read; a large
- * file is checked by size (fstat of the descriptor it is then streamed from, so a rename during the
- * stream cannot mix files). When the disk disagrees (files before manifest or the reverse) the
- * adapters reload once and answer 503 `Retry-After: 1` if it still does. A torn or invalid new
- * manifest is ignored; the old one stays until a valid one appears.
+ * once, so all its headers come from one manifest. Its body is always the bytes those headers
+ * describe, verified by content hash: a small file when read (then kept in memory by hash), a large
+ * one once per version on disk (then streamed from the descriptor it was hashed from, so a rename
+ * during the stream cannot mix files). When the disk disagrees (a deploy in flight: files before
+ * the manifest or the reverse) the request reloads the manifest, then waits up to 1 s for a new one
+ * or for the file to settle (unchanged for 100 ms, so not half-written in place). If they still
+ * disagree it is answered with the bytes really on disk, described by their own hash, size and
+ * mtime with `Cache-Control: no-cache` (a delta falls back to a plain variant), or as "not ours"
+ * when the file is gone: never a 5xx, never one version's bytes under another's headers. A torn or
+ * invalid new manifest is ignored; the old one stays until a valid one appears.
  *
  * @example
  * const site = openSite("dist");
@@ -119,6 +156,11 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
   const cache = createBodyCache(cacheBytes);
   const cacheFileBytes = cacheBytes > 0 ? (options.cacheFileBytes ?? 1024 * 1024) : -1;
 
+  // Settles when a new manifest takes effect: requests waiting out a deploy go on at once.
+  let swapped = () => {};
+  let nextSwap = new Promise<void>((done) => {
+    swapped = done;
+  });
   let pending: Promise<boolean> | undefined;
   async function readAndSwap(): Promise<boolean> {
     const next = await readFile(manifestPath, "utf8").catch(() => undefined);
@@ -131,6 +173,10 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
     }
     text = next;
     resolver = fresh;
+    swapped();
+    nextSwap = new Promise((done) => {
+      swapped = done;
+    });
     return true;
   }
   function reload(): Promise<boolean> {
@@ -164,23 +210,98 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
     }
   }
 
-  async function load(file: Resolved): Promise<Buffer | FileHandle | undefined> {
-    const path = join(root, file.path);
+  // Concurrent reads of one version of a small file are one read; each version of a large one is hashed once.
+  const reads = new Map<string, Promise<Buffer>>();
+  const digests = new Map<string, Promise<string>>();
+
+  /** The file as it is now; `undefined` when it is not on disk. */
+  async function fromDisk(path: string): Promise<OnDisk | undefined> {
+    let handle: FileHandle;
     try {
-      if (file.size <= cacheFileBytes) {
-        return await cache.load(file.hash, async () => {
-          const bytes = await readFile(path);
-          const hash = `sha256-${createHash("sha256").update(bytes).digest("base64url")}`;
-          return hash === file.hash ? bytes : undefined;
-        });
-      }
-      const handle = await open(path, "r");
-      if ((await handle.stat()).size === file.size) return handle;
-      await handle.close();
-      return undefined;
+      handle = await open(path, "r");
     } catch (error) {
       if (NOT_ON_DISK.has((error as NodeJS.ErrnoException).code ?? "")) return undefined;
       throw error;
+    }
+    try {
+      const before = await handle.stat();
+      // One version of one file: a rename brings a new inode, a write in place new times.
+      const id = `${before.dev}:${before.ino}:${before.size}:${before.mtimeMs}:${before.ctimeMs}`;
+      let bytes: Buffer | undefined;
+      let digest: Promise<string> | undefined;
+      // An empty file is bytes too: there is no range to stream.
+      if (before.size <= Math.max(cacheFileBytes, 0)) {
+        let read = reads.get(id);
+        if (!read) {
+          read = handle.readFile().finally(() => reads.delete(id));
+          reads.set(id, read);
+        }
+        bytes = await read;
+      } else {
+        digest = digests.get(id);
+        if (!digest) {
+          if (digests.size >= 4096) digests.clear();
+          digest = hashOfHandle(handle, before.size);
+          digests.set(id, digest);
+          digest.catch(() => digests.delete(id));
+        }
+      }
+      const hash = bytes ? hashBytes(bytes) : await (digest as Promise<string>);
+      const after = await handle.stat();
+      const unchanged =
+        after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
+      // Written while hashed: that hash describes no version.
+      if (!unchanged) digests.delete(id);
+      if (bytes) {
+        await handle.close();
+        // Keyed by content, so right for any manifest that lists these bytes.
+        cache.put(hash, bytes);
+      }
+      return {
+        body: bytes ?? handle,
+        hash,
+        size: bytes?.length ?? before.size,
+        mtimeMs: after.mtimeMs,
+        settled: unchanged && Date.now() - Math.max(after.mtimeMs, after.ctimeMs) >= SETTLE_MS,
+      };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async function load(first: Reply, redecide: Redecide): Promise<Loaded> {
+    const deadline = Date.now() + DEPLOY_WAIT_MS;
+    let reply: Reply | null = first;
+    for (let attempt = 0; ; attempt++) {
+      const file = reply?.file;
+      if (!reply || !file) return { reply };
+      const inMemory = cache.get(file.hash);
+      if (inMemory) return { reply, body: inMemory };
+      const disk = await fromDisk(join(root, file.path));
+      if (disk?.hash === file.hash) return { reply, body: disk.body };
+      // The disk is not what this manifest describes: a deploy is in flight.
+      const delta = file.encoding === "dcb" || file.encoding === "dcz";
+      const late = Date.now() >= deadline;
+      if (disk && !delta && (late || (attempt > 0 && disk.settled))) {
+        // Still disagreeing: send the bytes really there, described by their own hash and size.
+        const actual = restate(file, disk);
+        const restated = redecide({ ...resolver, resolve: () => actual });
+        if (restated?.file) return { reply: restated, body: disk.body };
+        await release(disk);
+        return { reply: restated };
+      }
+      await release(disk);
+      if (delta) {
+        // A delta is only right for the dictionary it was made from: a plain variant instead.
+        reply = redecide(resolver, true);
+        continue;
+      }
+      if (late) return { reply: null }; // listed, but not on disk
+      // Reload at once (the watcher may lag, or be off), then wait for a new manifest or a settled file.
+      if (attempt === 0) await reload();
+      else await Promise.race([nextSwap, new Promise((done) => setTimeout(done, SETTLE_MS))]);
+      reply = redecide(resolver);
     }
   }
 
@@ -199,10 +320,42 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
   };
 }
 
-/** A least-recently-used map of verified bodies, bounded in bytes, with concurrent loads shared. */
+/** The manifest's answer for a file, restated for the bytes really on disk (a deploy in flight). */
+function restate(file: Resolved, disk: OnDisk): Resolved {
+  const tag = (hash: string) => hash.slice(hash.indexOf("-") + 1).slice(0, 27);
+  const mtime = Math.floor(disk.mtimeMs / 1000) * 1000;
+  return {
+    ...file,
+    size: disk.size,
+    hash: disk.hash,
+    etag: file.etag.replace(tag(file.hash), tag(disk.hash)),
+    mtime,
+    lastModified: new Date(mtime).toUTCString(),
+    // Transitional: revalidated, then a 304 once the new manifest lists these same bytes.
+    cacheControl: "no-cache",
+  };
+}
+
+async function release(disk: OnDisk | undefined): Promise<void> {
+  if (disk && !Buffer.isBuffer(disk.body)) await disk.body.close();
+}
+
+/** `sha256-<base64url>` of a file's first `size` bytes, read by position (the stream then starts anew). */
+async function hashOfHandle(handle: FileHandle, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const chunk = Buffer.allocUnsafe(Math.min(size, 1024 * 1024));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - at), at);
+    if (bytesRead === 0) break; // shorter than its stat said: the hash cannot match
+    hash.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return formatDigest(hash);
+}
+
+/** A least-recently-used map of verified bodies by content hash, bounded in bytes. */
 function createBodyCache(maxBytes: number) {
   const bodies = new Map<string, Buffer>();
-  const loading = new Map<string, Promise<Buffer | undefined>>();
   let bytes = 0;
   return {
     get(hash: string): Buffer | undefined {
@@ -214,26 +367,15 @@ function createBodyCache(maxBytes: number) {
       }
       return body;
     },
-    load(hash: string, read: () => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
-      let promise = loading.get(hash);
-      if (!promise) {
-        promise = read().finally(() => loading.delete(hash));
-        promise.then(
-          (body) => {
-            if (!body || body.length > maxBytes || bodies.has(hash)) return;
-            bodies.set(hash, body);
-            bytes += body.length;
-            for (const [old, oldBody] of bodies) {
-              if (bytes <= maxBytes) break;
-              bodies.delete(old);
-              bytes -= oldBody.length;
-            }
-          },
-          () => {},
-        );
-        loading.set(hash, promise);
+    put(hash: string, body: Buffer): void {
+      if (body.length > maxBytes || bodies.has(hash)) return;
+      bodies.set(hash, body);
+      bytes += body.length;
+      for (const [old, oldBody] of bodies) {
+        if (bytes <= maxBytes) break;
+        bodies.delete(old);
+        bytes -= oldBody.length;
       }
-      return promise;
     },
   };
 }
@@ -413,8 +555,32 @@ export function serveStatic(dir: string, options: ServeStaticOptions = {}): Stat
 
   type Next = ((error?: unknown) => void) | undefined;
 
-  function serve(req: IncomingMessage, res: ServerResponse, next: Next, mayRetry: boolean) {
-    const reply = decide(site.resolver, req.method ?? "GET", targetOf(req), (name) => req.headers[name]);
+  function serve(req: IncomingMessage, res: ServerResponse, next: Next) {
+    const redecide: Redecide = (resolver, plain) =>
+      decide(resolver, req.method ?? "GET", targetOf(req), (name) =>
+        plain && name === "available-dictionary" ? undefined : req.headers[name],
+      );
+    const reply = redecide(site.resolver);
+    // The hot path: no body, or bytes in memory, answered without I/O or await.
+    const body = reply?.file && site.cached(reply.file);
+    if (!reply?.file || body) return send(req, res, next, reply, body);
+    site
+      .load(reply, redecide)
+      .then((loaded) => send(req, res, next, loaded.reply, loaded.body))
+      .catch((error: unknown) => {
+        if (next) next(error);
+        else if (res.headersSent) res.destroy();
+        else writeReply(res, textReply(500, "Internal Server Error"));
+      });
+  }
+
+  function send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: Next,
+    reply: Reply | null,
+    body?: Buffer | FileHandle,
+  ) {
     if (!reply && lazy) return void serveLazy(lazy, req, res, next);
     if (!reply || (reply.status === 400 && next)) {
       if (next) next();
@@ -422,50 +588,14 @@ export function serveStatic(dir: string, options: ServeStaticOptions = {}): Stat
       return;
     }
     if (reply.status === 301) reply.headers.Location = redirectTarget(req, reply.headers.Location ?? "/");
-    const { file } = reply;
-    if (!file) return writeReply(res, reply);
-    // The hot path: bytes in memory, answered without I/O or await.
-    const body = site.cached(file);
-    if (body) return writeReply(res, reply, body);
-    sendFromDisk(req, res, next, reply, file, mayRetry).catch((error: unknown) => {
-      if (next) next(error);
-      else if (res.headersSent) res.destroy();
-      else writeReply(res, textReply(500, "Internal Server Error"));
-    });
-  }
-
-  async function sendFromDisk(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: Next,
-    reply: Reply,
-    file: Resolved,
-    mayRetry: boolean,
-  ) {
-    const loaded = await site.load(file);
-    if (!loaded) {
-      // The disk is not what this manifest describes: a deploy is in flight. Reload and retry once.
-      if (mayRetry) {
-        await site.reload();
-        return serve(req, res, next, false);
-      }
-      return writeReply(
-        res,
-        textReply(503, "Service Unavailable", { "Retry-After": "1", "Cache-Control": "no-store" }),
-      );
-    }
-    if (Buffer.isBuffer(loaded)) return writeReply(res, reply, loaded);
-    // An empty file has no byte range to stream (end would be -1).
-    if (reply.end < reply.start) {
-      await loaded.close();
-      return writeReply(res, reply, Buffer.alloc(0));
-    }
+    if (!body || Buffer.isBuffer(body)) return writeReply(res, reply, body);
     writeReply(res, reply);
-    pipeline(loaded.createReadStream({ start: reply.start, end: reply.end }), res, () => {});
+    // Closes the descriptor when done, or when the client goes away.
+    pipeline(body.createReadStream({ start: reply.start, end: reply.end }), res, () => {});
   }
 
   const handler: StaticHandler = (req, res, next) => {
-    if (isGetOrHead(req.method)) return serve(req, res, next, true);
+    if (isGetOrHead(req.method)) return serve(req, res, next);
     if (next) return next();
     writeReply(res, textReply(405, "Method Not Allowed", { Allow: "GET, HEAD" }));
   };

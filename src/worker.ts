@@ -81,7 +81,8 @@ type Pending =
   | { encoding: Encoding; outcome: "compressed" | "restored"; bytes: Buffer; entry: VariantEntry; digest: string }
   | { encoding: Encoding; outcome: "compressed"; temp: string; entry: VariantEntry; digest: string }
   | { encoding: Encoding; outcome: "not-worth-it"; digest: string; cacheIt: boolean }
-  | { encoding: Encoding; outcome: "unchanged"; entry: VariantEntry | undefined };
+  | { encoding: Encoding; outcome: "unchanged"; entry: VariantEntry | undefined }
+  | { encoding: Encoding; outcome: "would-write" };
 
 export default async function compressFile(task: CompressTask): Promise<CompressResult> {
   try {
@@ -142,7 +143,7 @@ async function produce(
     const recorded = prev.variants[encoding];
     if (await variantMatches(variantPath, recorded)) return { encoding, outcome: "unchanged", entry: recorded };
   }
-  if (task.dryRun) return { encoding, outcome: "not-worth-it", digest, cacheIt: false };
+  if (task.dryRun) return { encoding, outcome: "would-write" };
 
   const limit = Math.floor(size * task.minRatio);
   if (task.cacheDir && source) {
@@ -222,12 +223,13 @@ async function commit(
   const outcomes: Partial<Record<Encoding, EncodingOutcome>> = {};
   for (const p of pending) {
     const variantPath = task.path + VARIANT_SUFFIX[p.encoding];
+    outcomes[p.encoding] = p.outcome;
+    // A dry run decides and writes nothing.
+    if (p.outcome === "would-write") continue;
     if (task.dryRun) {
-      outcomes[p.encoding] = p.outcome === "unchanged" ? "unchanged" : "would-write";
       if (p.outcome === "unchanged" && p.entry) variants[p.encoding] = p.entry;
       continue;
     }
-    outcomes[p.encoding] = p.outcome;
     if (p.outcome === "not-worth-it") {
       // A stale or foreign file in our variant's place would be served by nginx: remove it.
       await rm(variantPath, { force: true });

@@ -1,40 +1,29 @@
 // The fetch adapter, behind a real node:http server that turns requests into `Request`s the way
 // Bun and Deno hand them to a fetch handler, plus direct calls where that is the real usage.
 import assert from "node:assert/strict";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { createFetchHandler, type FetchHandler } from "../src/fetch.js";
-import { assertServes, decode, describeHttpRules, get, listen, makeSite, type Site } from "./http-helpers.js";
+import {
+  assertServes,
+  decode,
+  describeHttpRules,
+  fetchBridge,
+  get,
+  listen,
+  makeSite,
+  type Site,
+} from "./http-helpers.js";
 
 const handlers: FetchHandler[] = [];
 after(() => {
   for (const h of handlers) h.close();
 });
 
-/** node:http → Request → handler → Response → node:http; `null` becomes a 404. */
-function bridge(handler: FetchHandler) {
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const headers = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2)
-      headers.append(req.rawHeaders[i] ?? "", req.rawHeaders[i + 1] ?? "");
-    const request = new Request(`http://${req.headers.host}${req.url}`, { method: req.method, headers });
-    const response = (await handler(request)) ?? new Response("Not Found", { status: 404 });
-    const out: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      out[name] = value;
-    });
-    res.writeHead(response.status, out);
-    const reader = req.method === "HEAD" ? undefined : response.body?.getReader();
-    for (let chunk = await reader?.read(); chunk && !chunk.done; chunk = await reader?.read()) res.write(chunk.value);
-    res.end();
-  };
-}
-
 function start(options: Parameters<typeof createFetchHandler>[1] = {}) {
   return (site: Site) => {
     const handler = createFetchHandler(site.dir, options);
     handlers.push(handler);
-    return listen(bridge(handler));
+    return listen(fetchBridge(handler));
   };
 }
 
@@ -85,7 +74,7 @@ describe("fetch handler, called directly", () => {
 
   test("a Hono-style middleware chain passes on what is not ours", async () => {
     const app = listen(
-      bridge(
+      fetchBridge(
         Object.assign(async (request: Request) => (await handler(request)) ?? new Response("api", { status: 201 }), {
           close() {},
           purge: async () => {},

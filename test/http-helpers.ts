@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import { type Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -127,9 +127,10 @@ export function get(
   path: string,
   headers: Record<string, string | string[]> = {},
   method = "GET",
+  agent: Agent | false = false,
 ): Promise<Answer> {
   return new Promise((done, fail) => {
-    const req = request({ host: "127.0.0.1", port, path, method, headers, agent: false }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -138,6 +139,45 @@ export function get(
     req.on("error", fail);
     req.end();
   });
+}
+
+/**
+ * A node:http handler that hands requests to a fetch handler the way Bun and Deno do: a target no
+ * URL can hold is refused (400) before the handler sees it, `null` becomes a 404, a thrown error a
+ * 500, and a client that goes away cancels the body.
+ */
+export function fetchBridge(handler: (request: Request) => Promise<Response | null>) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    let request: Request;
+    try {
+      const headers = new Headers();
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        headers.append(req.rawHeaders[i] ?? "", req.rawHeaders[i + 1] ?? "");
+      // An origin-form target joins the Host; an absolute-form one stands alone; `*` and the like fail.
+      const target = req.url ?? "/";
+      const url = target.startsWith("/") ? `http://${req.headers.host}${target}` : target;
+      request = new Request(url, { method: req.method, headers });
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    let response: Response;
+    try {
+      response = (await handler(request)) ?? new Response("Not Found", { status: 404 });
+    } catch {
+      res.writeHead(500).end();
+      return;
+    }
+    const out: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      out[name] = value;
+    });
+    res.writeHead(response.status, out);
+    const reader = req.method === "HEAD" ? undefined : response.body?.getReader();
+    res.once("close", () => void reader?.cancel().catch(() => {}));
+    for (let chunk = await reader?.read(); chunk && !chunk.done; chunk = await reader?.read()) res.write(chunk.value);
+    res.end();
+  };
 }
 
 const requireCjs = createRequire(import.meta.url);
@@ -178,7 +218,8 @@ export async function eventually(check: () => Promise<boolean>, ms = 3000): Prom
 }
 
 const HEADERS_THAT_DIFFER = new Set(["date", "connection", "keep-alive"]);
-const etagOf = (hash: string, encoding?: string) => `"${hash.slice(7, 34)}${encoding ? `-${encoding}` : ""}"`;
+/** The ETag the resolver gives the bytes of `hash`, sent with Content-Encoding `encoding`. */
+export const etagOf = (hash: string, encoding?: string) => `"${hash.slice(7, 34)}${encoding ? `-${encoding}` : ""}"`;
 const SUFFIX: Record<string, string> = { gzip: ".gz", br: ".br", zstd: ".zst" };
 const JS_KEY = "assets/app.3f9a1c2b.js";
 const JS_PATH = `/${JS_KEY}`;

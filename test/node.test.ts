@@ -6,7 +6,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { brotliCompressSync } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync } from "node:zlib";
 import { PrecompressorError } from "../src/errors.js";
 import type { Manifest } from "../src/manifest-format.js";
 import { serveStatic } from "../src/node.js";
@@ -15,6 +15,7 @@ import { startServer } from "../src/serve.js";
 import {
   assertServes,
   describeHttpRules,
+  etagOf,
   eventually,
   get,
   type Listening,
@@ -276,15 +277,18 @@ describe("manifest reloads (a redeploy)", () => {
     await assertServes(site, await get(server.port, "/index.html", { "accept-encoding": "br" }), "index.html", "br");
   });
 
-  test("new files before the new manifest: 503, never new bytes under old headers", async () => {
+  test("new files before the new manifest: the new bytes under their own headers, never old ones", async () => {
     const key = "data/products.json";
     const v2 = Buffer.from(JSON.stringify({ v: 2, items: Array.from({ length: 500 }, (_, i) => ({ i })) }));
     const v2br = brotliCompressSync(v2);
     // Never requested yet, so not in memory: the adapter must read and verify it.
     await writeFile(join(site.dir, `${key}.br`), v2br);
     const midDeploy = await get(server.port, `/${key}`, { "accept-encoding": "br" });
-    assert.equal(midDeploy.status, 503);
-    assert.equal(midDeploy.headers["retry-after"], "1");
+    assert.equal(midDeploy.status, 200);
+    assert.equal(midDeploy.headers.etag, etagOf(sha256(v2br), "br"));
+    assert.equal(midDeploy.headers["content-length"], String(v2br.length));
+    assert.equal(midDeploy.headers["cache-control"], "no-cache");
+    assert.ok(brotliDecompressSync(midDeploy.body).equals(v2));
     // The manifest lands: now the new bytes are served, under the new ETag.
     const manifest = await readManifest();
     const entry = manifest.files[key];
@@ -296,12 +300,14 @@ describe("manifest reloads (a redeploy)", () => {
     await writeManifestAtomically(manifest);
     await eventually(async () => (await get(server.port, `/${key}`, { "accept-encoding": "br" })).status === 200);
     const answer = await get(server.port, `/${key}`, { "accept-encoding": "br" });
-    assert.ok((await import("node:zlib")).brotliDecompressSync(answer.body).equals(v2));
+    assert.ok(brotliDecompressSync(answer.body).equals(v2));
     assert.equal(answer.headers["content-length"], String(v2br.length));
+    assert.equal(answer.headers.etag, etagOf(sha256(v2br), "br"));
   });
 
-  test("a new manifest before its files: 503 until they arrive", async () => {
+  test("a new manifest before its files: the old bytes under their own headers until they arrive", async () => {
     const key = "images/diagram.svg";
+    const v1 = await readFile(join(site.dir, key));
     const manifest = await readManifest();
     const entry = manifest.files[key];
     assert.ok(entry);
@@ -313,11 +319,16 @@ describe("manifest reloads (a redeploy)", () => {
     await eventually(
       async () => (await get(server.port, `/${key}`, {}, "HEAD")).headers["content-length"] === String(v2.length),
     );
-    assert.equal((await get(server.port, `/${key}`)).status, 503);
+    const midDeploy = await get(server.port, `/${key}`);
+    assert.equal(midDeploy.status, 200);
+    assert.ok(midDeploy.body.equals(v1));
+    assert.equal(midDeploy.headers.etag, etagOf(sha256(v1)));
+    assert.equal(midDeploy.headers["content-length"], String(v1.length));
     await writeFile(join(site.dir, key), v2);
     const answer = await get(server.port, `/${key}`);
     assert.equal(answer.status, 200);
     assert.ok(answer.body.equals(v2));
+    assert.equal(answer.headers.etag, etagOf(sha256(v2)));
   });
 
   test("a torn manifest is ignored: the old one keeps serving", async () => {
