@@ -2,7 +2,7 @@
 // a Response or `null` (not ours) out. Same decisions as the node adapter, from the same site core.
 import { Readable } from "node:stream";
 import { createLazyServer, type LazyServer } from "./lazy-serve.js";
-import { decide, openSite, type Redecide, type Reply, type ServeStaticOptions } from "./node.js";
+import { decide, openSite, type Redecide, type Reply, releaseBody, type ServeStaticOptions } from "./node.js";
 
 /** A fetch handler; `close()` stops the manifest watcher. */
 export interface FetchHandler {
@@ -34,7 +34,14 @@ export function createFetchHandler(dir: string, options: ServeStaticOptions = {}
       );
     const first = redecide(site.resolver);
     if (!first && lazy) return lazyResponse(lazy, request);
-    const { reply, body } = first?.file ? await site.load(first, redecide) : { reply: first, body: undefined };
+    const { reply, body, restated } = first?.file
+      ? await site.load(first, redecide)
+      : { reply: first, body: undefined };
+    if (restated && lazy) {
+      // Lazy mode compresses a file whose entry no longer matches it, rather than sending it as found.
+      await releaseBody(body);
+      return lazyResponse(lazy, request);
+    }
     if (!reply || reply.status === 400) return null;
     if (!body) return respond(reply, reply.text ?? null);
     // readFile's buffers own a plain ArrayBuffer, which is what a Response body accepts.

@@ -56,6 +56,8 @@ export interface Loaded {
   reply: Reply | null;
   /** Present when `reply.file` is. */
   body?: Buffer | FileHandle;
+  /** The manifest's entry no longer matches the file on disk: `reply` describes the bytes found there. */
+  restated?: boolean;
 }
 
 /** A loaded site: the current resolver, its file bodies, and the watcher that swaps it on redeploy. */
@@ -287,7 +289,7 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
         // Still disagreeing: send the bytes really there, described by their own hash and size.
         const actual = restate(file, disk);
         const restated = redecide({ ...resolver, resolve: () => actual });
-        if (restated?.file) return { reply: restated, body: disk.body };
+        if (restated?.file) return { reply: restated, body: disk.body, restated: true };
         await release(disk);
         return { reply: restated };
       }
@@ -566,7 +568,14 @@ export function serveStatic(dir: string, options: ServeStaticOptions = {}): Stat
     if (!reply?.file || body) return send(req, res, next, reply, body);
     site
       .load(reply, redecide)
-      .then((loaded) => send(req, res, next, loaded.reply, loaded.body))
+      .then(async (loaded) => {
+        // Lazy mode compresses a file whose entry no longer matches it, rather than sending it as found.
+        if (loaded.restated && lazy) {
+          await releaseBody(loaded.body);
+          return serveLazy(lazy, req, res, next);
+        }
+        send(req, res, next, loaded.reply, loaded.body);
+      })
       .catch((error: unknown) => {
         if (next) next(error);
         else if (res.headersSent) res.destroy();
@@ -607,7 +616,12 @@ export function serveStatic(dir: string, options: ServeStaticOptions = {}): Stat
   return handler;
 }
 
-/** Not in the manifest: lazy mode's answer, or `next()`/404 when it has none. */
+/** Close a body that will not be sent. */
+export async function releaseBody(body: Buffer | FileHandle | undefined): Promise<void> {
+  if (body && !Buffer.isBuffer(body)) await body.close();
+}
+
+/** Not in the manifest (or its entry is stale): lazy mode's answer, or `next()`/404 when it has none. */
 async function serveLazy(
   lazy: LazyServer,
   req: IncomingMessage,

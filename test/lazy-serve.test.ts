@@ -141,6 +141,39 @@ describe("lazy mode in the node adapter", () => {
   });
 });
 
+describe("lazy mode for a stale manifest entry", () => {
+  it("a listed file whose size/mtime no longer match its entry is compressed on demand from its new content", async () => {
+    const { dir, cacheDir } = await builtSiteWithUpload();
+    const edited = Buffer.from(
+      `${await readFile(join(dir, "assets/app.3f9a1c2b.js"), "utf8")}\n// edited after the build\n`,
+    );
+    await writeFile(join(dir, "assets/app.3f9a1c2b.js"), edited);
+    // Older than the settle time, so no deploy seems to be in flight.
+    await new Promise((done) => setTimeout(done, 300));
+    const node = serveStatic(dir, { lazy: { cacheDir, maxWaitMs: 5000 } });
+    const fetchHandler = createFetchHandler(dir, { lazy: { cacheDir, maxWaitMs: 5000 } });
+    const server = await listen((req, res) => node(req, res));
+    try {
+      const r = await get(server.port, "/assets/app.3f9a1c2b.js", { "accept-encoding": "br" });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers["content-encoding"], "br");
+      assert.deepEqual(await decode(r.body, "br"), edited);
+      const viaFetch = await fetchHandler(
+        new Request("http://x/assets/app.3f9a1c2b.js", { headers: { "accept-encoding": "br" } }),
+      );
+      assert.equal(viaFetch?.headers.get("content-encoding"), "br");
+      assert.deepEqual(await decode(Buffer.from(await (viaFetch as Response).arrayBuffer()), "br"), edited);
+      // A listed file that still matches is served from its build-time variant, as always.
+      const untouched = await get(server.port, "/index.html", { "accept-encoding": "gzip" });
+      assert.deepEqual(await decode(untouched.body, "gzip"), await readFile(join(dir, "index.html")));
+    } finally {
+      await server.close();
+      node.close();
+      fetchHandler.close();
+    }
+  });
+});
+
 describe("lazy mode in the fetch handler and the CLI", () => {
   it("the fetch handler serves an unlisted file compressed", async () => {
     const { dir, cacheDir, upload } = await builtSiteWithUpload();
