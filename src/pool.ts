@@ -24,6 +24,42 @@ export async function runPool(
   onDone: (task: CompressTask, result: CompressResult) => void,
   signal?: AbortSignal,
 ): Promise<Interrupted> {
+  // Files only to be hashed and listed cost less than a trip to a thread: run them here.
+  const listOnly = tasks.filter(({ task }) => task.jobs.length === 0 && !task.deltas);
+  const toCompress = tasks.filter(({ task }) => task.jobs.length > 0 || task.deltas);
+  const [interrupted] = await Promise.all([
+    runOnThreads(toCompress, concurrency, onDone, signal),
+    runHere(listOnly, onDone, signal),
+  ]);
+  return interrupted;
+}
+
+/** Hash-only tasks on this thread, a few at a time (I/O-bound). */
+async function runHere(
+  tasks: PoolTask[],
+  onDone: (task: CompressTask, result: CompressResult) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (tasks.length === 0) return;
+  const { default: compressFile } = await import("./worker.js");
+  let next = 0;
+  const lane = async () => {
+    while (next < tasks.length && !signal?.aborted) {
+      const { task } = tasks[next++] as PoolTask;
+      onDone(task, await compressFile(task));
+    }
+  };
+  await Promise.all(Array.from({ length: LIST_ONLY_LANES }, lane));
+}
+
+const LIST_ONLY_LANES = 16;
+
+async function runOnThreads(
+  tasks: PoolTask[],
+  concurrency: number | undefined,
+  onDone: (task: CompressTask, result: CompressResult) => void,
+  signal: AbortSignal | undefined,
+): Promise<Interrupted> {
   if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
   // Loaded only when there is work: an unchanged rerun never pays for it.
