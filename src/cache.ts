@@ -23,7 +23,8 @@ export function decodeVariant(encoding: Encoding, bytes: Buffer): Promise<Buffer
 /** What the cache knows for one key: the encoded bytes, or that the encoding was not worth it. */
 export type CacheHit = { kind: "bytes"; bytes: Buffer } | { kind: "not-worth-it" };
 
-function entryPath(cacheDir: string, digest: string, sourceHash: string): string {
+/** Where the cache keeps (digest, sourceHash); lazy mode serves these files directly. */
+export function cacheEntryPath(cacheDir: string, digest: string, sourceHash: string): string {
   // Keys are base64url, so they are safe file names; the prefix folder keeps directories small.
   return join(cacheDir, digest.slice(7, 23), sourceHash.slice(7, 9), sourceHash.slice(7));
 }
@@ -39,7 +40,7 @@ export async function readCache(
   encoding: Encoding,
   sourceHash: string,
 ): Promise<CacheHit | undefined> {
-  const path = entryPath(cacheDir, digest, sourceHash);
+  const path = cacheEntryPath(cacheDir, digest, sourceHash);
   const now = new Date();
   try {
     await utimes(`${path}${NOT_WORTH_IT}`, now, now);
@@ -68,7 +69,7 @@ export async function writeCache(
   sourceHash: string,
   bytes: Buffer | undefined,
 ): Promise<void> {
-  const path = entryPath(cacheDir, digest, sourceHash);
+  const path = cacheEntryPath(cacheDir, digest, sourceHash);
   try {
     await mkdir(join(path, ".."), { recursive: true });
     await writeFileAtomic(bytes ? path : `${path}${NOT_WORTH_IT}`, bytes ?? "");

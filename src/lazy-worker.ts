@@ -1,9 +1,9 @@
 // The lazy-mode piscina task: one source file in, one cache entry out. It runs off the event
 // loop, and returns plain result objects: errors lose their class across the thread boundary.
 import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
-import { readCache, writeCache } from "./cache.js";
+import { cacheEntryPath, readCache, writeCache } from "./cache.js";
 import { type BrotliKind, encodeBuffer } from "./codecs.js";
 import type { ErrorCode } from "./errors.js";
 import { hashBytes } from "./hash.js";
@@ -33,14 +33,6 @@ export type LazyOutcome =
   | { kind: "stale" }
   | { kind: "error"; code: ErrorCode; message: string };
 
-/**
- * Where the entry for (digest, sourceHash) lives: the layout of `src/cache.ts`, so its `readCache`
- * (verify-and-adopt), `writeCache` (negative markers) and `evictCache` (LRU) address the same files.
- */
-export function lazyCachePath(cacheDir: string, digest: string, sourceHash: string): string {
-  return join(cacheDir, digest.slice(7, 23), sourceHash.slice(7, 9), sourceHash.slice(7));
-}
-
 export default async function lazyCompress(task: LazyTask): Promise<LazyOutcome> {
   let step: ErrorCode = "E_READ";
   try {
@@ -60,7 +52,7 @@ export default async function lazyCompress(task: LazyTask): Promise<LazyOutcome>
       return { kind: "not-worth-it", compressed: true };
     }
     if (bytes.length > task.maxBytes) return { kind: "not-worth-it", compressed: true };
-    const path = lazyCachePath(cacheDir, digest, sourceHash);
+    const path = cacheEntryPath(cacheDir, digest, sourceHash);
     await mkdir(dirname(path), { recursive: true });
     await writeFileAtomic(path, bytes);
     return { kind: "ready", size: bytes.length, hash: hashBytes(bytes), compressed: true };

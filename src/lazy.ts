@@ -4,11 +4,11 @@ import type { Stats } from "node:fs";
 import { mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Piscina } from "piscina";
-import { evictCache } from "./cache.js";
+import { cacheEntryPath, evictCache } from "./cache.js";
 import { PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "./formats.js";
 import { hashFile } from "./hash.js";
-import { type LazyOutcome, type LazyTask, lazyCachePath } from "./lazy-worker.js";
+import type { LazyOutcome, LazyTask } from "./lazy-worker.js";
 import type { Encoding } from "./manifest-format.js";
 import { settingsDigest } from "./settings.js";
 import { ZSTD_MAX_LEVEL } from "./zstd.js";
@@ -317,7 +317,7 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
 
   function settle(key: string, entry: Entry, task: LazyTask, outcome: LazyOutcome): void {
     if (closed) return;
-    const path = lazyCachePath(cacheDir, task.digest, task.sourceHash);
+    const path = cacheEntryPath(cacheDir, task.digest, task.sourceHash);
     if ((outcome.kind === "ready" || outcome.kind === "not-worth-it") && outcome.compressed) counts.compressions += 1;
     if (entries.get(key) !== entry) {
       // Purged while it ran: what it wrote must not outlive the purge.
@@ -498,7 +498,7 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
         if (!hash) continue;
         for (const encoding of encodings) {
           entries.delete(`${hash} ${encoding}`);
-          const path = lazyCachePath(cacheDir, digests[encoding], hash);
+          const path = cacheEntryPath(cacheDir, digests[encoding], hash);
           await Promise.all([rm(path, { force: true }), rm(`${path}.none`, { force: true })]);
         }
       }

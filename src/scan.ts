@@ -49,16 +49,16 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
     } as unknown as fg.FileSystemAdapter,
   });
   // Stat every entry concurrently: the walk is I/O-bound, and an unchanged rerun is mostly this.
+  const paths = entries.map((rel) => `${options.dir}${sep}${rel}`);
   const stats = await Promise.all(
-    entries.map((rel) => {
-      const path = `${options.dir}${sep}${rel}`;
-      return rel.endsWith(TEMP_SUFFIX)
-        ? undefined
-        : (options.followSymlinks ? stat(path) : lstat(path)).catch(() => null);
+    entries.map((rel, i) => {
+      if (rel.endsWith(TEMP_SUFFIX)) return undefined;
+      const path = paths[i] as string;
+      return (options.followSymlinks ? stat(path) : lstat(path)).catch(() => null);
     }),
   );
   entries.forEach((rel, i) => {
-    const path = `${options.dir}${sep}${rel}`;
+    const path = paths[i] as string;
     const s = stats[i];
     if (s === undefined) result.temps.push(path);
     // Names that are not valid UTF-8 come back altered and cannot be opened again.
