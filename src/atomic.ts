@@ -1,5 +1,6 @@
 // Every file this tool writes goes to a temp name in the same folder and is
 // renamed into place, so a reader (or a crash) never sees a torn file.
+import { renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { rename, rm, utimes, writeFile } from "node:fs/promises";
 
 /** Temp files carry this suffix; a run sweeps any that a killed run left behind. */
@@ -25,6 +26,22 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * `writeFileAtomic` without the thread pool, for worker threads: a small write done in place
+ * costs less than a hand-off to libuv's pool and back.
+ */
+export function writeFileAtomicSync(path: string, bytes: Uint8Array | string, mtime?: number): void {
+  const temp = tempPathFor(path);
+  try {
+    writeFileSync(temp, bytes);
+    if (mtime) utimesSync(temp, mtime, mtime);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
     throw error;
   }
 }

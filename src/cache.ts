@@ -1,10 +1,13 @@
 // The persistent cache: encoded bytes addressed by source hash + settings digest,
 // so a clean CI checkout restores variants instead of recompressing them.
-import { mkdir, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
+// Entries are read and written with synchronous calls: they run on worker threads, where
+// handing thousands of small file operations to libuv's pool and back cost more than the work.
+import { mkdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { brotliDecompress, gunzip } from "node:zlib";
-import { writeFileAtomic } from "./atomic.js";
+import { brotliDecompress, brotliDecompressSync, gunzip, gunzipSync } from "node:zlib";
+import { writeFileAtomicSync } from "./atomic.js";
 import { hashBytes } from "./hash.js";
 import type { Encoding } from "./manifest-format.js";
 import { zstdDecompressBuffer } from "./zstd.js";
@@ -15,10 +18,17 @@ const DECODE: Record<Encoding, (b: Buffer) => Promise<Buffer>> = {
   zstd: zstdDecompressBuffer,
 };
 
-/** Decode a variant; tests and the cache use it to prove bytes decode to the source. */
+/** Decode a variant off the event loop; tests use it to prove bytes decode to the source. */
 export function decodeVariant(encoding: Encoding, bytes: Buffer): Promise<Buffer> {
   return DECODE[encoding](bytes);
 }
+
+/** The cache's own decoder, in place on the worker thread that called it. */
+const DECODE_HERE: Record<Encoding, (b: Buffer) => Buffer | Promise<Buffer>> = {
+  gzip: gunzipSync,
+  br: brotliDecompressSync,
+  zstd: zstdDecompressBuffer,
+};
 
 /** What the cache knows for one key: the encoded bytes, or that the encoding was not worth it. */
 export type CacheHit = { kind: "bytes"; bytes: Buffer } | { kind: "not-worth-it" };
@@ -42,37 +52,38 @@ export async function readCache(
 ): Promise<CacheHit | undefined> {
   const path = cacheEntryPath(cacheDir, digest, sourceHash);
   const now = new Date();
-  try {
-    await utimes(`${path}${NOT_WORTH_IT}`, now, now);
-    return { kind: "not-worth-it" };
-  } catch {}
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = readFileSync(path);
   } catch {
-    return undefined;
+    try {
+      utimesSync(`${path}${NOT_WORTH_IT}`, now, now);
+      return { kind: "not-worth-it" };
+    } catch {
+      return undefined;
+    }
   }
-  const decoded = await DECODE[encoding](bytes).catch(() => undefined);
+  let decoded: Buffer | undefined;
+  try {
+    decoded = await DECODE_HERE[encoding](bytes);
+  } catch {}
   if (!decoded || hashBytes(decoded) !== sourceHash) {
-    await rm(path, { force: true });
+    rmSync(path, { force: true });
     return undefined;
   }
   // The modification time is the LRU clock.
-  await utimes(path, now, now).catch(() => {});
+  try {
+    utimesSync(path, now, now);
+  } catch {}
   return { kind: "bytes", bytes };
 }
 
 /** Store a variant (or the fact that none was worth writing). Cache failures never fail the build. */
-export async function writeCache(
-  cacheDir: string,
-  digest: string,
-  sourceHash: string,
-  bytes: Buffer | undefined,
-): Promise<void> {
+export function writeCache(cacheDir: string, digest: string, sourceHash: string, bytes: Buffer | undefined): void {
   const path = cacheEntryPath(cacheDir, digest, sourceHash);
   try {
-    await mkdir(join(path, ".."), { recursive: true });
-    await writeFileAtomic(bytes ? path : `${path}${NOT_WORTH_IT}`, bytes ?? "");
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeFileAtomicSync(bytes ? path : `${path}${NOT_WORTH_IT}`, bytes ?? "");
   } catch {}
 }
 

@@ -34,7 +34,10 @@ export async function runPool(
   return interrupted;
 }
 
-/** Hash-only tasks on this thread, a few at a time (I/O-bound). */
+/**
+ * Hash-only tasks on this thread, one after another: their file calls are synchronous, so
+ * each file yields to the event loop once, letting the pool's results in between.
+ */
 async function runHere(
   tasks: PoolTask[],
   onDone: (task: CompressTask, result: CompressResult) => void,
@@ -42,17 +45,12 @@ async function runHere(
 ): Promise<void> {
   if (tasks.length === 0) return;
   const { default: compressFile } = await import("./worker.js");
-  let next = 0;
-  const lane = async () => {
-    while (next < tasks.length && !signal?.aborted) {
-      const { task } = tasks[next++] as PoolTask;
-      onDone(task, await compressFile(task));
-    }
-  };
-  await Promise.all(Array.from({ length: LIST_ONLY_LANES }, lane));
+  for (const { task } of tasks) {
+    if (signal?.aborted) return;
+    onDone(task, await compressFile(task));
+    await new Promise(setImmediate);
+  }
 }
-
-const LIST_ONLY_LANES = 16;
 
 async function runOnThreads(
   tasks: PoolTask[],
