@@ -1,5 +1,6 @@
 // The worker pool, and the order in which files reach it.
 import { availableParallelism } from "node:os";
+import { startHost, type TaskRunner, wantsHost } from "./host-pool.js";
 import type { CompressResult, CompressTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
@@ -60,9 +61,7 @@ async function runOnThreads(
 ): Promise<Interrupted> {
   if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
-  // Loaded only when there is work: an unchanged rerun never pays for it.
-  const { Piscina } = await import("piscina");
-  const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  const pool = wantsHost(tasks.map((t) => t.task)) ? startHost(threads) : await startHere(threads);
   const ordered = [...tasks].sort((a, b) => b.size - a.size);
   const interrupted: CompressTask[] = [];
   let next = 0;
@@ -71,7 +70,7 @@ async function runOnThreads(
     while (next < ordered.length && !signal?.aborted) {
       const { task } = ordered[next++] as PoolTask;
       try {
-        onDone(task, (await pool.run(task, { signal })) as CompressResult);
+        onDone(task, await pool.run(task, { signal }));
       } catch (error) {
         if (!signal?.aborted) throw error;
         interrupted.push(task);
@@ -85,4 +84,14 @@ async function runOnThreads(
     await pool.destroy();
   }
   return interrupted;
+}
+
+async function startHere(threads: number): Promise<TaskRunner> {
+  // Loaded only when there is work: an unchanged rerun never pays for it.
+  const { Piscina } = await import("piscina");
+  const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  return {
+    run: (task, options) => pool.run(task, options) as Promise<CompressResult>,
+    destroy: () => pool.destroy(),
+  };
 }

@@ -29,6 +29,28 @@ async function listing(dir: string): Promise<string[]> {
 const quiet = (dir: string, extra: PrecompressOptions = {}): PrecompressOptions => ({ dir, cache: false, ...extra });
 
 describe("precompress: the demo site", () => {
+  it("the pool host (a child process) and in-process threads write the same bytes", async () => {
+    const manifests = [];
+    for (const host of ["1", "0"]) {
+      const dir = await site();
+      const before = process.env.PRECOMPRESSOR_POOL_HOST;
+      process.env.PRECOMPRESSOR_POOL_HOST = host;
+      try {
+        const summary = await precompress(quiet(dir));
+        assert.equal(summary.failures.length, 0);
+        assert.equal(summary.states.compressed, 8);
+      } finally {
+        if (before === undefined) delete process.env.PRECOMPRESSOR_POOL_HOST;
+        else process.env.PRECOMPRESSOR_POOL_HOST = before;
+      }
+      await verifyVariants(dir);
+      manifests.push(
+        Object.fromEntries(Object.entries((await loadManifest(dir)).files).map(([k, v]) => [k, v.variants])),
+      );
+    }
+    assert.deepEqual(manifests[0], manifests[1]);
+  });
+
   it("writes gzip, br and zstd variants that decode byte for byte to every source", async () => {
     const dir = await site();
     const summary = await precompress(quiet(dir));

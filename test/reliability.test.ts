@@ -1,6 +1,7 @@
 // Faults injected for real: kills, signals, a full disk, permissions, a tree that changes, hostile names.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { appendFile, chmod, chown, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -32,9 +33,13 @@ async function busySite(files = 60): Promise<string> {
   return dir;
 }
 
-function startCli(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> } {
+function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> } {
   const child = spawn(process.execPath, [join(ROOT, "bin", "precompressor.js"), ...args], {
     stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...env },
   });
   let stderr = "";
   child.stderr?.on("data", (d) => (stderr += d));
@@ -42,6 +47,33 @@ function startCli(args: string[]): { child: ChildProcess; done: Promise<{ code: 
     child.on("close", (code) => resolve({ code, stderr })),
   );
   return { child, done };
+}
+
+/** Live child processes of `pid`, from /proc. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    // Fields after the parenthesised command name: state, then the parent's pid.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[1]) === pid && fields[0] !== "Z") found.push(Number(name));
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers signal 0 until its parent reaps it.
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 async function tempFiles(dir: string): Promise<string[]> {
@@ -74,13 +106,46 @@ describe("reliability: the CLI under faults", () => {
     assert.equal(counts.br, 68);
   });
 
-  for (const [signal, code] of [
-    ["SIGINT", 130],
-    ["SIGTERM", 143],
+  it("a run killed outright takes its compression process (the pool host) with it", {
+    skip: process.platform !== "linux" && "finds the child in /proc",
+    timeout: 60_000,
+  }, async () => {
+    // A big file goes first (largest first) and keeps brotli 11 busy for seconds: the host must
+    // stop at once, not when the encodes in flight end.
+    const dir = await busySite();
+    const lines = Array.from(
+      { length: 120_000 },
+      (_, i) => `export const v${i} = "${((i * 2654435761) >>> 0).toString(36)}";`,
+    );
+    await writeFile(join(dir, "gen", "big.js"), lines.join("\n"));
+    const { child, done } = startCli([dir, "--no-cache"], { PRECOMPRESSOR_POOL_HOST: "1" });
+    let host: number | undefined;
+    for (let i = 0; i < 1000 && host === undefined; i++) {
+      host = (await childrenOf(child.pid as number))[0];
+      if (host === undefined) await sleep(10);
+    }
+    assert.ok(host, "the CLI started its compression process");
+    await sleep(300);
+    // 'exit', not 'close': the host shares the stderr pipe, so 'close' would wait for it.
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    for (let i = 0; i < 100 && isAlive(host); i++) await sleep(10);
+    assert.equal(isAlive(host), false, "the compression process outlived its parent by over a second");
+    await done;
+    await manifestIsHonest(dir);
+  });
+
+  for (const [signal, code, host] of [
+    ["SIGINT", 130, "0"],
+    ["SIGTERM", 143, "0"],
+    ["SIGINT", 130, "1"],
+    ["SIGTERM", 143, "1"],
   ] as const) {
-    it(`${signal} stops the workers, removes temp files, leaves a consistent manifest, exits ${code}`, async () => {
+    const where = host === "1" ? "in the pool host process" : "on in-process threads";
+    it(`${signal} stops the workers ${where}, removes temp files, leaves a consistent manifest, exits ${code}`, async () => {
       const dir = await busySite();
-      const { child, done } = startCli([dir, "--no-cache", "--concurrency", "2"]);
+      const { child, done } = startCli([dir, "--no-cache", "--concurrency", "2"], { PRECOMPRESSOR_POOL_HOST: host });
       // Wait until work is under way.
       for (let i = 0; i < 200 && !(await stat(join(dir, ".precompressor.lock")).catch(() => undefined)); i++)
         await sleep(10);

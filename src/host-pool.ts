@@ -1,0 +1,104 @@
+// On Node < 22.15, zstd comes from @mongodb-js/zstd, whose encoder takes no size hint: every
+// call allocates ~80 MB of level-19 tables and faults them in page by page, ~240 ms a call on
+// these machines even for 1 KB. glibc can back such allocations with transparent huge pages
+// (`glibc.malloc.hugetlb=1`), 2.3x faster zstd here, but only from an environment variable read
+// at process start. So where it pays, the worker pool runs in a child process started with it;
+// the parent keeps the lock, the manifest and every decision.
+import { type ChildProcess, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import type { CompressResult, CompressTask } from "./worker.js";
+import type { HostReply, HostRequest } from "./worker-host.js";
+import { zstdBackend } from "./zstd.js";
+
+/** What runs the compression tasks: a piscina pool here, or one in the child process. */
+export interface TaskRunner {
+  run(task: CompressTask, options: { signal?: AbortSignal }): Promise<CompressResult>;
+  destroy(): Promise<void>;
+}
+
+const HUGE_PAGES = "glibc.malloc.hugetlb=1";
+const hostUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker-host.ts" : "./worker-host.js", import.meta.url);
+
+/**
+ * Whether these tasks are worth a child process. `PRECOMPRESSOR_POOL_HOST=0` never starts one,
+ * `=1` always does (the tests use both).
+ */
+export function wantsHost(tasks: readonly CompressTask[]): boolean {
+  const forced = process.env.PRECOMPRESSOR_POOL_HOST;
+  if (forced === "0" || forced === "1") return forced === "1";
+  if (process.platform !== "linux" || zstdBackend !== "@mongodb-js/zstd") return false;
+  // Already set for this process (by the user, or we are the child): the in-process pool has it.
+  if (process.env.GLIBC_TUNABLES?.includes("glibc.malloc.hugetlb")) return false;
+  if (!hugePagesAvailable()) return false;
+  return tasks.some((t) => t.jobs.some((j) => j.encoding === "zstd" && j.level > 3));
+}
+
+/** Whether the kernel gives transparent huge pages to memory that asks for them. */
+export function hugePagesAvailable(): boolean {
+  try {
+    return /\[(always|madvise)\]/.test(readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Start the child process with `threads` compression threads. */
+export function startHost(threads: number): TaskRunner {
+  const tunables = [process.env.GLIBC_TUNABLES, HUGE_PAGES].filter(Boolean).join(":");
+  const child: ChildProcess = fork(hostUrl, [String(threads)], {
+    env: { ...process.env, GLIBC_TUNABLES: tunables },
+    // Only what loads TypeScript (tests run the sources); never the parent's --test or --inspect flags.
+    execArgv: hostUrl.pathname.endsWith(".ts") ? ["--import", "tsx"] : [],
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const pending = new Map<number, { resolve: (r: CompressResult) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let gone: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    const fail = (error: Error) => {
+      gone ??= error;
+      for (const p of pending.values()) p.reject(gone);
+      pending.clear();
+      resolve();
+    };
+    child.on("error", (error) => fail(new Error(`cannot run the compression process: ${error.message}`)));
+    child.on("exit", (code, signal) => fail(new Error(`the compression process exited (${signal ?? `code ${code}`})`)));
+  });
+  child.on("message", (reply: HostReply) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    if ("result" in reply) p.resolve(reply.result);
+    else p.reject(Object.assign(new Error(reply.error), { name: reply.aborted ? "AbortError" : "Error" }));
+  });
+  const send = (message: HostRequest) => {
+    if (child.connected) child.send(message);
+  };
+  return {
+    run(task, { signal }) {
+      if (gone) return Promise.reject(gone);
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      const id = nextId++;
+      return new Promise<CompressResult>((resolve, reject) => {
+        const onAbort = () => send({ type: "abort", id });
+        signal?.addEventListener("abort", onAbort, { once: true });
+        pending.set(id, {
+          resolve: (r) => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve(r);
+          },
+          reject: (e) => {
+            signal?.removeEventListener("abort", onAbort);
+            reject(e);
+          },
+        });
+        send({ type: "run", id, task });
+      });
+    },
+    async destroy() {
+      if (child.connected) child.disconnect();
+      await exited;
+    },
+  };
+}
