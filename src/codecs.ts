@@ -3,7 +3,7 @@ import type { Transform } from "node:stream";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import type { Encoding } from "./manifest-format.js";
-import { createZstdCompressStream, zstdCompressBuffer } from "./zstd.js";
+import { createZstdCompressStream, zstdCompressBuffer, zstdCompressBufferSync } from "./zstd.js";
 
 export type BrotliKind = "text" | "font" | "binary";
 
@@ -60,6 +60,23 @@ export function encodeBuffer(encoding: Encoding, input: Buffer, options: EncodeO
       return brotli(input, brotliOptions(options));
     case "zstd":
       return zstdCompressBuffer(input, options.level);
+  }
+}
+
+/**
+ * Encode a whole buffer on the calling thread, for workers: no hand-off to libuv's pool, so no
+ * more encoders run at once than there are threads, and brotli gets the whole input in one call,
+ * so it sizes its tables to the file instead of to its window. Undefined where the codec has no
+ * synchronous form (zstd from @mongodb-js/zstd): use `encodeBuffer`.
+ */
+export function encodeBufferSync(encoding: Encoding, input: Buffer, options: EncodeOptions): Buffer | undefined {
+  switch (encoding) {
+    case "gzip":
+      return zlib.gzipSync(input, gzipOptions(options.level));
+    case "br":
+      return zlib.brotliCompressSync(input, brotliOptions(options));
+    case "zstd":
+      return zstdCompressBufferSync(input, options.level);
   }
 }
 

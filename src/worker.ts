@@ -21,7 +21,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { tempPathFor, writeFileAtomicSync } from "./atomic.js";
 import { readCache, writeCache } from "./cache.js";
-import { type BrotliKind, createEncodeStream, encodeBuffer } from "./codecs.js";
+import { type BrotliKind, createEncodeStream, encodeBuffer, encodeBufferSync } from "./codecs.js";
 import { deltaFileName, encodeDelta } from "./delta.js";
 import type { ErrorCode } from "./errors.js";
 import { VARIANT_SUFFIX } from "./formats.js";
@@ -118,7 +118,8 @@ async function run(task: CompressTask): Promise<CompressResult> {
   const pending: Pending[] = [];
   try {
     if (source) {
-      // All encodings at once: their work runs on the libuv pool, so both cores stay busy through I/O gaps.
+      // Encoders run on this thread, one after another; only zstd from the bindings goes to libuv's
+      // pool, and overlaps with the rest.
       pending.push(...(await Promise.all(task.jobs.map((job) => produce(task, job, hash, before.size, source)))));
     } else {
       // Streamed files one encoding at a time: three big encoders at once would defeat bounded memory.
@@ -173,7 +174,7 @@ async function produce(
   }
   const options = { level: job.level, size, kind: task.kind };
   if (source) {
-    const bytes = await encodeBuffer(encoding, source, options);
+    const bytes = encodeBufferSync(encoding, source, options) ?? (await encodeBuffer(encoding, source, options));
     if (bytes.length > limit) return { encoding, outcome: "not-worth-it", digest, cacheIt: true };
     return { encoding, outcome: "compressed", bytes, entry: { size: bytes.length, hash: hashBytes(bytes) }, digest };
   }

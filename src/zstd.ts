@@ -22,6 +22,7 @@ const BINDINGS_FRAME_BYTES = 1 << ZSTD_MAX_WINDOW_LOG;
 
 type NodeZstd = typeof zlib & {
   zstdCompress: (buf: Buffer, options: object, cb: (err: Error | null, out: Buffer) => void) => void;
+  zstdCompressSync: (buf: Buffer, options: object) => Buffer;
   createZstdCompress: (options: object) => Transform;
 };
 interface Bindings {
@@ -74,6 +75,11 @@ export async function zstdCompressBuffer(input: Buffer, level: number): Promise<
     frames.push(await b.compress(input.subarray(at, at + BINDINGS_FRAME_BYTES), lvl));
   }
   return Buffer.concat(frames);
+}
+
+/** zstd-compress a whole buffer on this thread; undefined on the bindings backend, which is async only. */
+export function zstdCompressBufferSync(input: Buffer, level: number): Buffer | undefined {
+  return nodeZstd?.zstdCompressSync(input, nodeZstdOptions(level, input.length));
 }
 
 /** A streaming zstd encoder for files too large to hold in memory. */
