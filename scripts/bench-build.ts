@@ -8,7 +8,7 @@ import { delimiter, join } from "node:path";
 import fg from "fast-glob";
 import { encodeBuffer, encodeBufferSync } from "../src/codecs.js";
 import { brotliKindOf, isCompressible } from "../src/formats.js";
-import { hugePagesAvailable } from "../src/host-pool.js";
+import { hostHelpsZstd } from "../src/host-pool.js";
 import { zstdBackend } from "../src/zstd.js";
 import {
   ENCODINGS,
@@ -68,13 +68,28 @@ interface Floor {
   sizes: Map<string, number>;
 }
 
+/** The files every tool is given: a compressible type and at least --min-size bytes. */
+export async function eligibleFiles(dir: string, all: readonly string[]): Promise<Eligible[]> {
+  const eligible: Eligible[] = [];
+  for (const rel of all) {
+    if (!isCompressible(rel)) continue;
+    const size = (await stat(join(dir, rel))).size;
+    if (size >= MIN_SIZE) eligible.push({ rel, size });
+  }
+  return eligible;
+}
+
 /** Each eligible file encoded once per encoding, one at a time, with the project's own codec calls. */
-async function measureFloor(dir: string, eligible: readonly Eligible[]): Promise<Floor> {
+export async function measureFloor(
+  dir: string,
+  eligible: readonly Eligible[],
+  encodings: readonly Encoding[] = ENCODINGS,
+): Promise<Floor> {
   const inputs = await Promise.all(eligible.map(async (f) => ({ ...f, bytes: await readFile(join(dir, f.rel)) })));
   const ms = { gzip: 0, br: 0, zstd: 0 };
   const cpuMs = { gzip: 0, br: 0, zstd: 0 };
   const sizes = new Map<string, number>();
-  for (const encoding of ENCODINGS) {
+  for (const encoding of encodings) {
     const cpuBefore = process.cpuUsage();
     for (const file of inputs) {
       const options = { level: LEVELS[encoding], size: file.size, kind: brotliKindOf(file.rel) };
@@ -96,12 +111,11 @@ async function measureFloor(dir: string, eligible: readonly Eligible[]): Promise
  * the same way in a process of its own; undefined where the host is not used.
  */
 function measureHugePageZstdFloor(dir: string): { ms: number; cpuMs: number } | undefined {
-  if (process.platform !== "linux" || zstdBackend !== "@mongodb-js/zstd" || !hugePagesAvailable()) return undefined;
-  const out = execFileSync(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "scripts", "bench-floor-zstd.ts"), dir, String(LEVELS.zstd), String(MIN_SIZE)],
-    { env: { ...process.env, GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" }, encoding: "utf8" },
-  );
+  if (!hostHelpsZstd()) return undefined;
+  const out = execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "bench-floor-zstd.ts"), dir], {
+    env: { ...process.env, GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" },
+    encoding: "utf8",
+  });
   return JSON.parse(out) as { ms: number; cpuMs: number };
 }
 
@@ -206,12 +220,7 @@ export async function runBuildBench(ctx: SectionContext): Promise<void> {
   console.log(`pins: ${corpusPackages().join(" ")}`);
   const all = (await fg("**/*", { cwd: corpus.dir, onlyFiles: true, dot: true })).sort();
   const sources = new Set(all);
-  const eligible: Eligible[] = [];
-  for (const rel of all) {
-    if (!isCompressible(rel)) continue;
-    const size = (await stat(join(corpus.dir, rel))).size;
-    if (size >= MIN_SIZE) eligible.push({ rel, size });
-  }
+  const eligible = await eligibleFiles(corpus.dir, all);
   const eligibleBytes = eligible.reduce((s, f) => s + f.size, 0);
   const cores = availableParallelism();
   console.log(

@@ -26,15 +26,14 @@ const hostUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker-host.ts" : "
 export function wantsHost(tasks: readonly CompressTask[]): boolean {
   const forced = process.env.PRECOMPRESSOR_POOL_HOST;
   if (forced === "0" || forced === "1") return forced === "1";
+  return hostHelpsZstd() && tasks.some((t) => t.jobs.some((j) => j.encoding === "zstd" && j.level > 3));
+}
+
+/** Whether this process's zstd would run faster in a host: the bindings backend, on Linux, with huge pages on offer. */
+export function hostHelpsZstd(): boolean {
   if (process.platform !== "linux" || zstdBackend !== "@mongodb-js/zstd") return false;
   // Already set for this process (by the user, or we are the child): the in-process pool has it.
   if (process.env.GLIBC_TUNABLES?.includes("glibc.malloc.hugetlb")) return false;
-  if (!hugePagesAvailable()) return false;
-  return tasks.some((t) => t.jobs.some((j) => j.encoding === "zstd" && j.level > 3));
-}
-
-/** Whether the kernel gives transparent huge pages to memory that asks for them. */
-export function hugePagesAvailable(): boolean {
   try {
     return /\[(always|madvise)\]/.test(readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "utf8"));
   } catch {

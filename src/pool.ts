@@ -86,7 +86,8 @@ async function runOnThreads(
   return interrupted;
 }
 
-async function startHere(threads: number): Promise<TaskRunner> {
+/** The piscina pool of compression threads, in this process (the pool host calls it too). */
+export async function startHere(threads: number): Promise<TaskRunner> {
   // Loaded only when there is work: an unchanged rerun never pays for it.
   const { Piscina } = await import("piscina");
   const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });

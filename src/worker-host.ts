@@ -1,15 +1,14 @@
 // The entry of the child process that host-pool.ts starts: the same piscina pool as in-process,
 // in a process whose allocator was configured at its start. The parent decides everything; this
 // process only runs what it is sent, and ends at once if the parent goes away.
-import { Piscina } from "piscina";
+import { startHere } from "./pool.js";
 import type { CompressResult, CompressTask } from "./worker.js";
 
 export type HostRequest = { type: "run"; id: number; task: CompressTask } | { type: "abort"; id: number };
 export type HostReply = { id: number; result: CompressResult } | { id: number; error: string; aborted: boolean };
 
-const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
-const threads = Math.max(1, Number(process.argv[2]) || 1);
-const pool = new Piscina({ filename: workerUrl.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+// Not awaited here: every handler below is in place before the first message can arrive.
+const pool = startHere(Math.max(1, Number(process.argv[2]) || 1));
 const running = new Map<number, AbortController>();
 
 // The parent disconnects when its run is over. A parent killed outright (SIGKILL) disconnects too,
@@ -36,9 +35,9 @@ process.on("message", (message: HostRequest) => {
   const controller = new AbortController();
   running.set(id, controller);
   pool
-    .run(task, { signal: controller.signal })
+    .then((p) => p.run(task, { signal: controller.signal }))
     .then(
-      (result: CompressResult) => reply({ id, result }),
+      (result) => reply({ id, result }),
       (error: unknown) =>
         reply({ id, error: (error as Error)?.message ?? String(error), aborted: controller.signal.aborted }),
     )
