@@ -5,6 +5,9 @@ import * as zlib from "node:zlib";
 import type { Encoding } from "./manifest-format.js";
 import { createZstdCompressStream, zstdCompressBuffer, zstdCompressBufferSync } from "./zstd.js";
 
+/** Files above this size stream through the encoders with bounded memory. */
+export const STREAM_THRESHOLD = 16 * 1024 * 1024;
+
 export type BrotliKind = "text" | "font" | "binary";
 
 export interface EncodeOptions {
@@ -37,6 +40,19 @@ function brotliOptions({ level, size, kind }: EncodeOptions): zlib.BrotliOptions
       [zlib.constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_LOG,
     },
   };
+}
+
+/**
+ * Streamed files take brotli's input block down from 2^18 to 2^16: measured on 8 MB of the
+ * corpus's js, json, css+svg and fonts+images at quality 11, 24-50 MB less memory and 0.05-0.2%
+ * smaller output. Whole buffers keep the default: on the corpus's 19 files over 300 KB, 2^16
+ * was larger for 8 of them, and the output must never exceed a peer's at the same quality.
+ */
+const BROTLI_STREAM_BLOCK_LOG = 16;
+
+function brotliStreamOptions(options: EncodeOptions): zlib.BrotliOptions {
+  const { params } = brotliOptions(options);
+  return { params: { ...params, [zlib.constants.BROTLI_PARAM_LGBLOCK]: BROTLI_STREAM_BLOCK_LOG } };
 }
 
 // zlib's default memLevel (8): measured smaller than 9 on real assets. The gzip header carries
@@ -86,7 +102,7 @@ export function createEncodeStream(encoding: Encoding, options: EncodeOptions): 
     case "gzip":
       return zlib.createGzip(gzipOptions(options.level));
     case "br":
-      return zlib.createBrotliCompress(brotliOptions(options));
+      return zlib.createBrotliCompress(brotliStreamOptions(options));
     case "zstd":
       return createZstdCompressStream(options.level, options.size);
   }

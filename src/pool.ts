@@ -1,5 +1,6 @@
 // The worker pool, and the order in which files reach it.
 import { availableParallelism } from "node:os";
+import { STREAM_THRESHOLD } from "./codecs.js";
 import { startHost, type TaskRunner, wantsHost } from "./host-pool.js";
 import type { CompressResult, CompressTask } from "./worker.js";
 
@@ -61,7 +62,8 @@ async function runOnThreads(
 ): Promise<Interrupted> {
   if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
-  const pool = wantsHost(tasks.map((t) => t.task)) ? startHost(threads) : await startHere(threads);
+  const streams = tasks.some((t) => t.size > STREAM_THRESHOLD);
+  const pool = wantsHost(tasks.map((t) => t.task)) ? startHost(threads, streams) : await startHere(threads);
   const ordered = [...tasks].sort((a, b) => b.size - a.size);
   const interrupted: CompressTask[] = [];
   let next = 0;

@@ -21,15 +21,12 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { tempPathFor, writeFileAtomicSync } from "./atomic.js";
 import { readCache, writeCache } from "./cache.js";
-import { type BrotliKind, createEncodeStream, encodeBuffer, encodeBufferSync } from "./codecs.js";
+import { type BrotliKind, createEncodeStream, encodeBuffer, encodeBufferSync, STREAM_THRESHOLD } from "./codecs.js";
 import { deltaFileName, encodeDelta } from "./delta.js";
 import type { ErrorCode } from "./errors.js";
 import { VARIANT_SUFFIX } from "./formats.js";
 import { formatDigest, hashBytes, hashFile } from "./hash.js";
 import type { DeltaEncoding, DeltaEntry, Encoding, VariantEntry } from "./manifest-format.js";
-
-/** Files above this size stream through the encoders with bounded memory. */
-export const STREAM_THRESHOLD = 16 * 1024 * 1024;
 
 export interface EncodingJob {
   encoding: Encoding;

@@ -88,28 +88,34 @@ export function createZstdCompressStream(level: number, size: number): Transform
   return createFramingStream(loadBindings(), effectiveZstdLevel(level, size));
 }
 
-/** The bindings cannot stream: cut the input into window-sized frames, each compressed alone. */
+/**
+ * The bindings cannot stream: cut the input into window-sized frames, each compressed alone.
+ * One frame buffer is filled and reused, so a 500 MB file costs one 8 MiB buffer, not a
+ * concatenation per chunk.
+ */
 function createFramingStream(b: Bindings, level: number): Transform {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const flushFrame = async (stream: Transform, final: boolean) => {
-    while (pendingBytes >= BINDINGS_FRAME_BYTES || (final && pendingBytes > 0)) {
-      const all = Buffer.concat(pending);
-      const frame = all.subarray(0, BINDINGS_FRAME_BYTES);
-      const rest = all.subarray(frame.length);
-      pending = rest.length ? [rest] : [];
-      pendingBytes = rest.length;
-      stream.push(await b.compress(frame, level));
+  let frame: Buffer | undefined;
+  let filled = 0;
+  const take = async (stream: Transform, chunk: Buffer) => {
+    for (let at = 0; at < chunk.length; ) {
+      frame ??= Buffer.allocUnsafe(BINDINGS_FRAME_BYTES);
+      const copied = chunk.copy(frame, filled, at);
+      filled += copied;
+      at += copied;
+      // Awaited before the next copy: the bindings read the frame on libuv's pool meanwhile.
+      if (filled === BINDINGS_FRAME_BYTES) {
+        stream.push(await b.compress(frame, level));
+        filled = 0;
+      }
     }
   };
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      flushFrame(this, false).then(() => done(), done);
+      take(this, chunk).then(() => done(), done);
     },
     flush(done) {
-      flushFrame(this, true).then(() => done(), done);
+      if (!frame || filled === 0) return done();
+      b.compress(frame.subarray(0, filled), level).then((out) => done(null, out), done);
     },
   });
 }

@@ -28,25 +28,33 @@ async function listing(dir: string): Promise<string[]> {
 
 const quiet = (dir: string, extra: PrecompressOptions = {}): PrecompressOptions => ({ dir, cache: false, ...extra });
 
+/** Run `fn` with the pool host forced on ("1") or off ("0"). */
+async function withPoolHost<T>(host: "0" | "1", fn: () => Promise<T>): Promise<T> {
+  const before = process.env.PRECOMPRESSOR_POOL_HOST;
+  process.env.PRECOMPRESSOR_POOL_HOST = host;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.PRECOMPRESSOR_POOL_HOST;
+    else process.env.PRECOMPRESSOR_POOL_HOST = before;
+  }
+}
+
+/** Each file's variants as the manifest records them. */
+async function recordedVariants(dir: string) {
+  return Object.fromEntries(Object.entries((await loadManifest(dir)).files).map(([k, v]) => [k, v.variants]));
+}
+
 describe("precompress: the demo site", () => {
   it("the pool host (a child process) and in-process threads write the same bytes", async () => {
     const manifests = [];
-    for (const host of ["1", "0"]) {
+    for (const host of ["1", "0"] as const) {
       const dir = await site();
-      const before = process.env.PRECOMPRESSOR_POOL_HOST;
-      process.env.PRECOMPRESSOR_POOL_HOST = host;
-      try {
-        const summary = await precompress(quiet(dir));
-        assert.equal(summary.failures.length, 0);
-        assert.equal(summary.states.compressed, 8);
-      } finally {
-        if (before === undefined) delete process.env.PRECOMPRESSOR_POOL_HOST;
-        else process.env.PRECOMPRESSOR_POOL_HOST = before;
-      }
+      const summary = await withPoolHost(host, () => precompress(quiet(dir)));
+      assert.equal(summary.failures.length, 0);
+      assert.equal(summary.states.compressed, 8);
       await verifyVariants(dir);
-      manifests.push(
-        Object.fromEntries(Object.entries((await loadManifest(dir)).files).map(([k, v]) => [k, v.variants])),
-      );
+      manifests.push(await recordedVariants(dir));
     }
     assert.deepEqual(manifests[0], manifests[1]);
   });
@@ -166,8 +174,7 @@ describe("precompress: eligibility", () => {
     assert.ok(!(await listing(dir)).includes("keep/a.css.br"), "variants of files no longer included are removed");
   });
 
-  it("streams a file above 16 MB and its variants decode to it", async () => {
-    const dir = await scratch();
+  it("streams a file above 16 MB and its variants decode to it, in-process and in the pool host", async () => {
     const line = (i: number) => `export const item${i} = { id: ${i}, name: "item ${i % 977}", tags: ["a", "b"] };\n`;
     const chunks: string[] = [];
     let size = 0;
@@ -176,11 +183,19 @@ describe("precompress: eligibility", () => {
       chunks.push(l);
       size += l.length;
     }
-    await writeFile(join(dir, "big.js"), chunks.join(""));
-    // Fast levels: this checks the streaming path, not compression ratio.
-    const summary = await precompress(quiet(dir, { gzipLevel: 1, brotliLevel: 1, zstdLevel: 1 }));
-    assert.equal(summary.failures.length, 0);
-    assert.deepEqual(await verifyVariants(dir), { gzip: 1, br: 1, zstd: 1 });
+    const manifests = [];
+    // The host runs streaming runs with a bounded heap (other malloc settings): same bytes.
+    for (const host of ["0", "1"] as const) {
+      const dir = await scratch();
+      await writeFile(join(dir, "big.js"), chunks.join(""));
+      // Fast levels: this checks the streaming path, not compression ratio.
+      const options = quiet(dir, { gzipLevel: 1, brotliLevel: 1, zstdLevel: 1 });
+      const summary = await withPoolHost(host, () => precompress(options));
+      assert.equal(summary.failures.length, 0);
+      assert.deepEqual(await verifyVariants(dir), { gzip: 1, br: 1, zstd: 1 });
+      manifests.push(await recordedVariants(dir));
+    }
+    assert.deepEqual(manifests[0], manifests[1]);
   });
 });
 
