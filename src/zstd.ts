@@ -90,8 +90,7 @@ export function createZstdCompressStream(level: number, size: number): Transform
 
 /**
  * The bindings cannot stream: cut the input into window-sized frames, each compressed alone.
- * One frame buffer is filled and reused, so a 500 MB file costs one 8 MiB buffer, not a
- * concatenation per chunk.
+ * One frame buffer is filled and reused: no concatenation, and no copy beyond the one into it.
  */
 function createFramingStream(b: Bindings, level: number): Transform {
   let frame: Buffer | undefined;
