@@ -1,6 +1,6 @@
 // Issue 5's memory target: peak RSS on the corpus, and again with one huge file
 // added, which must stream (flat memory). Opt-in (`npm run bench -- bigfile`):
-// brotli 11 on 500 MB alone takes about ten minutes on this machine.
+// brotli 11 on 500 MB alone takes about twenty minutes on this machine.
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
