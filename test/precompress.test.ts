@@ -183,11 +183,12 @@ describe("precompress: eligibility", () => {
       chunks.push(l);
       size += l.length;
     }
+    const big = chunks.join("");
     const manifests = [];
     // The host runs streaming runs with a bounded heap (other malloc settings): same bytes.
     for (const host of ["0", "1"] as const) {
       const dir = await scratch();
-      await writeFile(join(dir, "big.js"), chunks.join(""));
+      await writeFile(join(dir, "big.js"), big);
       // Fast levels: this checks the streaming path, not compression ratio.
       const options = quiet(dir, { gzipLevel: 1, brotliLevel: 1, zstdLevel: 1 });
       const summary = await withPoolHost(host, () => precompress(options));
