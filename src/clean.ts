@@ -36,7 +36,7 @@ export async function clean(options: CleanOptions = {}): Promise<CleanSummary> {
   const manifestPath = options.manifest ? resolve(options.manifest) : join(dir, MANIFEST_NAME);
   const release = await acquireLock(join(dir, LOCK_NAME));
   try {
-    const { manifest, warning } = await readManifest(manifestPath);
+    const { manifest, warnings } = await readManifest(manifestPath);
     let removed = 0;
     for (const [rel, entry] of Object.entries(manifest?.files ?? {})) {
       for (const encoding of Object.keys(entry.variants) as Encoding[]) {
@@ -50,7 +50,7 @@ export async function clean(options: CleanOptions = {}): Promise<CleanSummary> {
     }
     await rm(manifestPath, { force: true });
     if (options.lazyCacheDir) await rm(resolve(options.lazyCacheDir), { recursive: true, force: true });
-    return { removed, warnings: warning ? [warning] : [] };
+    return { removed, warnings };
   } finally {
     await release();
   }

@@ -134,8 +134,8 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   };
   const release = opts.dryRun ? undefined : await acquireLock(join(opts.dir, LOCK_NAME));
   try {
-    const { manifest: previous, warning } = await readManifest(opts.manifestPath);
-    if (warning) warn(warning);
+    const { manifest: previous, warnings: manifestWarnings } = await readManifest(opts.manifestPath);
+    for (const message of manifestWarnings) warn(message);
     const scanned = await scan(opts);
     for (const message of scanned.warnings) warn(message);
     if (!opts.dryRun) await Promise.all(scanned.temps.map((t) => rm(t, { force: true })));
