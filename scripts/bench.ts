@@ -1,5 +1,5 @@
 // `npm run bench [-- section…] [-- --quick] [-- --rounds=N]`: every section by default.
-// Sections: build (issue 5), incremental (issue 3), server (issue 4), lazy (issue 7), delta (issue 8);
+// Sections: build (issues 5, 18), costs (issue 18), incremental (issue 3), server (issue 4), lazy (issue 7), delta (issue 8);
 // bigfile (peak memory with a 500 MB file added, ~10 min) runs only when named.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -7,6 +7,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { runBigFileBench } from "./bench-bigfile.js";
 import { runBuildBench } from "./bench-build.js";
+import { runCostsBench } from "./bench-costs.js";
 import { runIncrementalBench } from "./bench-incremental.js";
 import type { SectionContext } from "./bench-util.js";
 import { isQuick, ROOT } from "./corpus.js";
@@ -55,6 +56,7 @@ const runDeltaBench: Section = async (ctx) => {
 
 const SECTIONS: Record<string, Section> = {
   build: runBuildBench,
+  costs: runCostsBench,
   incremental: runIncrementalBench,
   server: runServerBench,
   lazy: runScript("bench-lazy.ts"),

@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import fg from "fast-glob";
 
@@ -21,7 +21,7 @@ interface Source {
 }
 
 /** Pinned exactly: a new release must never change the figures silently. */
-const SOURCES: readonly Source[] = [
+const ASSET_SOURCES: readonly Source[] = [
   {
     name: "three",
     version: "0.170.0",
@@ -74,6 +74,20 @@ const SOURCES: readonly Source[] = [
     globs: ["build/pdf.min.mjs", "build/pdf.worker.min.mjs", "web/**", "cmaps/**", "standard_fonts/**"],
   },
 ];
+
+/**
+ * The small-file corpus (issue 18): per-file fixed costs dominate where most files are under 16 KB,
+ * as in a documentation site or an icon set. The same pins as above, so one install serves both.
+ */
+const SMALL_SOURCES: readonly Source[] = [
+  { name: "lodash-es", version: "4.17.21", globs: ["*.js"] },
+  { name: "@fortawesome/fontawesome-free", version: "6.7.2", globs: ["svgs/**"] },
+];
+
+/** `assets`: the built assets of 16 packages (the default); `small`: mostly files under 16 KB. */
+export type CorpusName = "assets" | "small";
+const CORPORA: Readonly<Record<CorpusName, readonly Source[]>> = { assets: ASSET_SOURCES, small: SMALL_SOURCES };
+const SOURCES = ASSET_SOURCES;
 
 /** Served file types only: sources, typings, preprocessor inputs and docs are not part of a built site. */
 const SERVED_EXTENSIONS = new Set(
@@ -130,9 +144,9 @@ function installPackages(): void {
 }
 
 /** Sorted source paths and their corpus paths (`<package>/<path>`): the same list on every machine. */
-async function selectFiles(quick: boolean): Promise<{ from: string; to: string }[]> {
+async function selectFiles(sources: readonly Source[], quick: boolean): Promise<{ from: string; to: string }[]> {
   const chosen: { from: string; to: string }[] = [];
-  for (const source of SOURCES) {
+  for (const source of sources) {
     const cwd = packageDir(source.name);
     const paths = await fg(source.globs, {
       cwd,
@@ -154,29 +168,32 @@ export function isQuick(): boolean {
 
 /**
  * Install the pinned packages if needed and lay out a pristine corpus in
- * `.bench/corpus` (or `.bench/corpus-quick`). Rebuilt once per process: a
+ * `.bench/corpus` (or `.bench/corpus-quick`, `.bench/corpus-small`). Rebuilt once per process: a
  * copy is cheap, and a corpus some earlier run wrote variants into would lie.
  */
-export function ensureCorpus(options: { quick?: boolean } = {}): Promise<Corpus> {
+export function ensureCorpus(options: { quick?: boolean; name?: CorpusName } = {}): Promise<Corpus> {
   const quick = options.quick ?? isQuick();
+  const name = options.name ?? "assets";
   // Once per process: every bench section shares one corpus.
-  let pending = built.get(quick);
+  const key = `${name}:${quick}`;
+  let pending = built.get(key);
   if (!pending) {
-    pending = buildCorpus(quick);
-    built.set(quick, pending);
+    pending = buildCorpus(name, quick);
+    built.set(key, pending);
   }
   return pending;
 }
 
-const built = new Map<boolean, Promise<Corpus>>();
+const built = new Map<string, Promise<Corpus>>();
 
-async function buildCorpus(quick: boolean): Promise<Corpus> {
+async function buildCorpus(name: CorpusName, quick: boolean): Promise<Corpus> {
   installPackages();
-  const dir = corpusDir(quick);
+  const dir = corpusDir(quick, name);
   await rm(dir, { recursive: true, force: true });
   let bytes = 0;
   const perPackage = new Map<string, { files: number; bytes: number }>();
-  const files = await selectFiles(quick);
+  const sources = CORPORA[name];
+  const files = await selectFiles(sources, quick);
   for (const file of files) {
     const target = join(dir, file.to);
     await mkdir(dirname(target), { recursive: true });
@@ -189,20 +206,21 @@ async function buildCorpus(quick: boolean): Promise<Corpus> {
     tally.bytes += size;
     perPackage.set(top, tally);
   }
-  for (const [name, tally] of perPackage) {
+  for (const [pkg, tally] of perPackage) {
     console.log(
-      `  ${name.padEnd(32)} ${String(tally.files).padStart(5)} files ${(tally.bytes / 1e6).toFixed(2).padStart(7)} MB`,
+      `  ${pkg.padEnd(32)} ${String(tally.files).padStart(5)} files ${(tally.bytes / 1e6).toFixed(2).padStart(7)} MB`,
     );
   }
-  await writeFile(join(BENCH_DIR, quick ? "corpus-quick.txt" : "corpus.txt"), `${files.map((f) => f.to).join("\n")}\n`);
+  await writeFile(join(BENCH_DIR, `${basename(dir)}.txt`), `${files.map((f) => f.to).join("\n")}\n`);
   console.log(
-    `corpus: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB from ${SOURCES.length} packages in ${dir}${quick ? " (quick)" : ""}`,
+    `corpus ${name}: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB from ${sources.length} packages in ${dir}${quick ? " (quick)" : ""}`,
   );
   return { dir, files: files.length, bytes };
 }
 
-export function corpusDir(quick = isQuick()): string {
-  return join(BENCH_DIR, quick ? "corpus-quick" : "corpus");
+export function corpusDir(quick = isQuick(), name: CorpusName = "assets"): string {
+  const base = name === "assets" ? "corpus" : `corpus-${name}`;
+  return join(BENCH_DIR, quick ? `${base}-quick` : base);
 }
 
 /** A fresh copy of the corpus for one tool's run; whatever was at `to` is removed first. */
@@ -213,8 +231,8 @@ export async function copyCorpus(to: string, from = corpusDir()): Promise<string
 }
 
 /** The pins, for the report. */
-export function corpusPackages(): string[] {
-  return SOURCES.map((s) => `${s.name}@${s.version}`);
+export function corpusPackages(name: CorpusName = "assets"): string[] {
+  return CORPORA[name].map((s) => `${s.name}@${s.version}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await ensureCorpus();

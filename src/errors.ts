@@ -10,7 +10,8 @@ export type ErrorCode =
   | "E_MANIFEST"
   | "E_LOCKED"
   | "E_ABORTED"
-  | "E_FILES_FAILED";
+  | "E_FILES_FAILED"
+  | "E_SHARD";
 
 /**
  * The one error class of the library: a short message for humans (naming the

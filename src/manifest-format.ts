@@ -52,5 +52,7 @@ export interface Manifest {
    * a file with no variant for a listed encoding was tried and not worth it.
    */
   settings: Partial<Record<Encoding | DeltaEncoding, string>>;
+  /** Only in a partial manifest written by `--shard k/n`: which job of how many wrote it. */
+  shard?: { index: number; count: number };
   files: Record<string, ManifestEntry>;
 }

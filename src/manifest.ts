@@ -59,6 +59,8 @@ export function parseManifest(text: string, onWarning?: (message: string) => voi
     throw new PrecompressorError("E_MANIFEST", `unsupported manifest version ${JSON.stringify(data.version)}`);
   if (!isObject(data.files) || !isObject(data.settings))
     throw new PrecompressorError("E_MANIFEST", "manifest lacks files or settings");
+  if (data.shard !== undefined && !isShard(data.shard))
+    throw new PrecompressorError("E_MANIFEST", `malformed shard ${JSON.stringify(data.shard)}`);
   const files: Record<string, ManifestEntry> = {};
   for (const [key, entry] of Object.entries(data.files)) {
     const problem = entryProblem(key, entry);
@@ -66,6 +68,16 @@ export function parseManifest(text: string, onWarning?: (message: string) => voi
     else files[key] = entry as ManifestEntry;
   }
   return { ...(data as unknown as Manifest), files };
+}
+
+function isShard(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    Number.isSafeInteger(v.index) &&
+    Number.isSafeInteger(v.count) &&
+    (v.index as number) >= 1 &&
+    (v.index as number) <= (v.count as number)
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -106,7 +118,8 @@ function isDelta(key: string, d: unknown): d is DeltaEntry {
 export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
   // One entry a line: compact enough for tens of thousands of files, and diffable.
   const lines = Object.entries(manifest.files).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
-  const head = `{"version":${manifest.version},"generator":${JSON.stringify(manifest.generator)},"settings":${JSON.stringify(manifest.settings)},"files":{`;
+  const shard = manifest.shard ? `"shard":${JSON.stringify(manifest.shard)},` : "";
+  const head = `{"version":${manifest.version},"generator":${JSON.stringify(manifest.generator)},"settings":${JSON.stringify(manifest.settings)},${shard}"files":{`;
   try {
     await writeFileAtomic(path, `${head}\n${lines.join(",\n")}\n}}\n`);
   } catch (cause) {

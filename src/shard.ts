@@ -1,0 +1,84 @@
+// `--shard k/n`: which files one job of a CI matrix compresses. Pure: the same tree gives every
+// job the same split, so n jobs that each read the whole tree agree without talking.
+import { createHash } from "node:crypto";
+import { PrecompressorError } from "./errors.js";
+
+/** Job `index` (1-based) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/**
+ * Parse `k/n` (1 <= k <= n) as given to `--shard`.
+ *
+ * @example
+ * parseShard("2/4"); // { index: 2, count: 4 }
+ */
+export function parseShard(text: string): Shard {
+  const match = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(text.trim());
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (!match || index > count || count > 10_000)
+    throw new PrecompressorError("E_BAD_OPTION", `--shard: expected k/n with 1 <= k <= n <= 10000, got "${text}"`);
+  return { index, count };
+}
+
+/** The partial manifest a shard writes beside the full one. */
+export function partialManifestName(shard: Shard): string {
+  return `.precompressor.shard-${shard.index}-of-${shard.count}.json`;
+}
+
+/** The shard a partial manifest's name says it holds, or undefined for any other name. */
+export function shardOfPartialName(name: string): Shard | undefined {
+  const match = /^\.precompressor\.shard-([1-9][0-9]*)-of-([1-9][0-9]*)\.json$/.exec(name);
+  return match ? { index: Number(match[1]), count: Number(match[2]) } : undefined;
+}
+
+/** One file as the split sees it: its key and what compressing it costs, in arbitrary units. */
+export interface Weighted {
+  rel: string;
+  weight: number;
+}
+
+/** A file's place on the ring [0, 2^48): a hash of its key, so neighbours do not cluster by folder. */
+function positionOf(rel: string): number {
+  return createHash("sha256").update(rel).digest().readUIntBE(0, 6);
+}
+
+/**
+ * Split files into `count` shards of near-equal total weight. Files are laid on a ring by the hash of
+ * their key and cut into `count` arcs of equal weight, so a file that changes size or appears only
+ * nudges the cut points: just the files next to a cut can change shards. Any key, listed or not (a removed
+ * file's orphans), falls in exactly one arc.
+ *
+ * @example
+ * const shardOf = splitShards(files, 4);
+ * shardOf("assets/app.js"); // 1..4
+ */
+export function splitShards(files: readonly Weighted[], count: number): (rel: string) => number {
+  const placed = files.map((f) => ({ at: positionOf(f.rel), weight: Math.max(0, f.weight) }));
+  placed.sort((a, b) => a.at - b.at);
+  const total = placed.reduce((sum, f) => sum + f.weight, 0);
+  // starts[i] is where arc i + 2 begins on the ring; arc 1 is everything before starts[0].
+  const starts: number[] = [];
+  let before = 0;
+  for (const f of placed) {
+    // A file belongs to the arc its weight's midpoint falls in: balanced to within one file.
+    const arc = total > 0 ? Math.min(count - 1, Math.floor(((before + f.weight / 2) * count) / total)) : 0;
+    while (starts.length < arc) starts.push(f.at);
+    before += f.weight;
+  }
+  while (starts.length < count - 1) starts.push(2 ** 48);
+  return (rel) => {
+    const at = positionOf(rel);
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((starts[mid] as number) <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo + 1;
+  };
+}
