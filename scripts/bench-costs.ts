@@ -86,8 +86,11 @@ export async function runCostsBench(ctx: SectionContext): Promise<void> {
         renameSync(temp, join(scratch, `v${i++ % 64}`));
       }),
     );
+    // An echo worker: what is left of a task is the hand-off itself, and the structured clone of its payload.
+    const echo = join(scratch, "echo.mjs");
+    writeFileSync(echo, "export default (task) => ({ ok: true, path: task.path });\n");
     const pool = new Piscina({
-      filename: `data:text/javascript,${encodeURIComponent("export default (x) => x;")}`,
+      filename: echo,
       maxThreads: 2,
       minThreads: 2,
     });
