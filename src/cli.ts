@@ -75,6 +75,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--json", "print one JSON summary object instead of text")
     .option("-q, --quiet", "print nothing but errors")
     .option("--force", "allow a root or home folder as dir")
+    .option("--shard <k/n>", "compress only job k's share of n; `merge` joins the n outputs")
     .action(async (dir: string, flags: Record<string, unknown>) => {
       process.exitCode = await runCompress(dir, flags);
     });
@@ -89,6 +90,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       const result = await clean({ dir, manifest: flags.manifest, lazyCacheDir: flags.lazyCacheDir });
       for (const w of result.warnings) console.error(`warning: ${w}`);
       console.log(`removed ${result.removed} variants and the manifest`);
+    });
+
+  program
+    .command("merge")
+    .description("join the partial manifests of --shard k/n runs into the manifest")
+    .argument("[dir]", "folder the shards' outputs were copied into", "dist")
+    .action(async (dir: string) => {
+      const { merge } = await import("./merge.js");
+      const result = await merge({ dir });
+      for (const w of result.warnings) console.error(`warning: ${w}`);
+      console.log(`merged ${result.shards} shards: ${result.files} files in ${result.manifest}`);
     });
 
   program
@@ -137,6 +149,7 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
     dryRun: flags.dryRun === true,
     force: flags.force === true,
     dictionaryFrom: flags.dictionaryFrom as string[] | undefined,
+    shard: flags.shard as string | undefined,
     onWarning: (message) => console.error(`warning: ${message}`),
   };
   const progress = quiet ? undefined : await createProgress();

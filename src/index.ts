@@ -8,5 +8,8 @@ export { createLazyCompressor, LAZY_LEVELS } from "./lazy.js";
 export type { LazyServeOptions } from "./lazy-serve.js";
 export { MANIFEST_NAME, parseManifest, readManifest } from "./manifest.js";
 export type { DeltaEntry, Encoding, Manifest, ManifestEntry, VariantEntry } from "./manifest-format.js";
+export type { MergeOptions, MergeSummary } from "./merge.js";
+export { merge } from "./merge.js";
 export type { EncodingTotals, FileState, PrecompressOptions, Progress, Summary } from "./precompress.js";
 export { precompress } from "./precompress.js";
+export type { Shard } from "./shard.js";

@@ -6,6 +6,7 @@ import { ALL_ENCODINGS } from "./formats.js";
 import { MANIFEST_NAME } from "./manifest.js";
 import type { Encoding } from "./manifest-format.js";
 import type { PrecompressOptions } from "./precompress.js";
+import { parseShard, partialManifestName, type Shard } from "./shard.js";
 import { ZSTD_MAX_LEVEL } from "./zstd.js";
 
 export interface ResolvedOptions {
@@ -24,6 +25,8 @@ export interface ResolvedOptions {
   check: boolean;
   dryRun: boolean;
   dictionaryFrom: string[];
+  /** `--shard k/n`: this run compresses only its share and writes a partial manifest. */
+  shard: Shard | undefined;
 }
 
 const LEVEL_RANGE: Record<Encoding, [number, number]> = { gzip: [1, 9], br: [0, 11], zstd: [1, ZSTD_MAX_LEVEL] };
@@ -64,6 +67,10 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
   const concurrency =
     options.concurrency === undefined ? undefined : integerIn("--concurrency", options.concurrency, 1, 256);
   const cacheEnabled = options.cache ?? true;
+  const shard = typeof options.shard === "string" ? parseShard(options.shard) : options.shard;
+  if (shard) parseShard(`${shard.index}/${shard.count}`);
+  // Partial manifests sit in dir under names merge looks for: a manifest elsewhere would be lost.
+  if (shard && options.manifest) throw bad("--shard", `writes ${partialManifestName(shard)} in dir; drop --manifest`);
   return {
     dir,
     encodings,
@@ -74,11 +81,14 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     exclude: options.exclude ?? [],
     followSymlinks: options.followSymlinks ?? false,
     concurrency,
-    manifestPath: options.manifest ? resolve(options.manifest) : join(dir, MANIFEST_NAME),
+    manifestPath: options.manifest
+      ? resolve(options.manifest)
+      : join(dir, shard ? partialManifestName(shard) : MANIFEST_NAME),
     cacheDir: cacheEnabled ? resolve(options.cacheDir ?? join("node_modules", ".cache", "precompressor")) : undefined,
     cacheMaxSize: integerIn("--cache-max-size", options.cacheMaxSize ?? 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
     check: options.check ?? false,
     dictionaryFrom: (options.dictionaryFrom ?? []).map((d) => resolve(d)),
     dryRun: (options.dryRun ?? false) || (options.check ?? false),
+    shard,
   };
 }

@@ -11,13 +11,14 @@ import { DELTA_ENCODINGS, deltaSupport } from "./delta.js";
 import { type ErrorCode, PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "./formats.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
-import { readManifest, writeManifest } from "./manifest.js";
+import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "./manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 import { type ResolvedOptions, resolveOptions } from "./options.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
 import { settingsDigest } from "./settings.js";
+import { fileCost, type Shard, splitShards } from "./shard.js";
 import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome } from "./worker.js";
 
 /** Options of `precompress()`; each mirrors a CLI flag. */
@@ -52,6 +53,11 @@ export interface PrecompressOptions {
   dryRun?: boolean;
   /** Allow a root or home folder as `dir`. */
   force?: boolean;
+  /**
+   * `"k/n"`: compress only this job's share of a CI matrix of n (split by bytes, the same in every job)
+   * and write `<dir>/.precompressor.shard-k-of-n.json`; `merge()` joins the n partial manifests.
+   */
+  shard?: string | Shard;
   /** Previous releases' folders: eligible files get RFC 9842 deltas (dcz, dcb) against their old versions. */
   dictionaryFrom?: string[];
   onProgress?: (progress: Progress) => void;
@@ -134,7 +140,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   };
   const release = opts.dryRun ? undefined : await acquireLock(join(opts.dir, LOCK_NAME));
   try {
-    const { manifest: previous, warnings: manifestWarnings } = await readManifest(opts.manifestPath);
+    const { manifest: previous, warnings: manifestWarnings } = await readPrevious(opts);
     for (const message of manifestWarnings) warn(message);
     const scanned = await scan(opts);
     for (const message of scanned.warnings) warn(message);
@@ -178,6 +184,14 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   }
 }
 
+/** The last run's manifest; a shard's first run starts from the whole tree's, if there is one. */
+async function readPrevious(opts: ResolvedOptions): Promise<ManifestRead> {
+  const read = await readManifest(opts.manifestPath);
+  if (read.manifest || !opts.shard) return read;
+  const whole = await readManifest(join(opts.dir, MANIFEST_NAME));
+  return { manifest: whole.manifest, warnings: [...read.warnings, ...whole.warnings] };
+}
+
 /** Temp files of workers that were stopped mid-write. */
 async function sweepTemps(dir: string): Promise<void> {
   const temps = await fg(`**/*${TEMP_SUFFIX}`, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
@@ -200,7 +214,7 @@ class Run {
   private readonly failures: Summary["failures"] = [];
   private readonly failed = new Set<string>();
   private readonly skipped = { type: 0, minSize: 0 };
-  private readonly served: ScannedFile[] = [];
+  private readonly served: ScannedFile[];
   /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
   private readonly slots = new Map<string, number>();
   private readonly eligible = new Set<string>();
@@ -220,10 +234,28 @@ class Run {
       });
     }
     const names = new Set(files.map((f) => f.rel));
+    const served: ScannedFile[] = [];
     for (const f of files) {
       if (this.isVariantSlot(f.rel, names)) this.slots.set(f.rel, f.size);
-      else this.served.push(f);
+      else served.push(f);
     }
+    const shard = opts.shard;
+    if (!shard) {
+      this.served = served;
+      return;
+    }
+    // Slots above were told apart with the whole last manifest; from here on, this shard's files only.
+    const shardOf = splitShards(
+      served.map((f) => ({ rel: f.rel, weight: fileCost(f.size, isCompressible(f.rel) && f.size >= opts.minSize) })),
+      shard.count,
+    );
+    const mine = (rel: string) => shardOf(rel) === shard.index;
+    this.served = served.filter((f) => mine(f.rel));
+    if (previous)
+      this.previous = {
+        ...previous,
+        files: Object.fromEntries(Object.entries(previous.files).filter(([k]) => mine(k))),
+      };
   }
 
   /**
@@ -436,7 +468,8 @@ class Run {
   manifest(): Manifest {
     const files: Record<string, ManifestEntry> = {};
     for (const rel of [...this.entries.keys()].sort()) files[rel] = this.entries.get(rel) as ManifestEntry;
-    return { version: 1, generator, settings: { ...this.digests }, files };
+    const shard = this.opts.shard && { index: this.opts.shard.index, count: this.opts.shard.count };
+    return { version: 1, generator, settings: { ...this.digests }, ...(shard ? { shard } : {}), files };
   }
 
   /** Variant files the last manifest listed and this one does not: source gone, encoding dropped, or failed. */

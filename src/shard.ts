@@ -82,3 +82,11 @@ export function splitShards(files: readonly Weighted[], count: number): (rel: st
     return lo + 1;
   };
 }
+
+/**
+ * What a file costs a run, for the split: a file with variants is encoded about in proportion to its
+ * bytes, on top of a fixed cost per file; any other file is only hashed, about a hundred times faster.
+ */
+export function fileCost(size: number, compressible: boolean): number {
+  return compressible ? 4096 + size : 64 + size / 100;
+}
