@@ -6,7 +6,7 @@ import { webServerSuite, which } from "./web-servers.js";
 
 const CADDY = which("caddy");
 const missing = CADDY ? undefined : "caddy is not installed (apt-get install caddy)";
-if (missing) console.log(`# skipping the Caddy suite: ${missing}`);
+if (missing) console.log(`skipping the Caddy suite: ${missing}`);
 
 webServerSuite("caddy", missing, ["gzip", "br", "zstd"], async (block, _port, parent) => {
   const home = await mkdtemp(join(parent, "caddy-"));

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Page, type Response } from "playwright-core";
 import { deltaSupport } from "../../src/delta.js";
 import type { Manifest } from "../../src/manifest-format.js";
 import { HASHED_NAME } from "../../src/resolver.js";
@@ -102,9 +102,10 @@ async function buildRelease(
 }
 
 /** `precompressor serve` as a child process on a free port. */
-async function serve(dir: string): Promise<{ child: ChildProcess; port: number }> {
+async function serve(dir: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, "bin", "precompressor.js"), "serve", dir, "--port", String(port)], {
+  const bin = join(ROOT, "bin", "precompressor.js");
+  const child = spawn(process.execPath, [bin, "serve", dir, "--port", String(port), ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -137,21 +138,93 @@ function printWire(title: string, exchanges: Exchange[]): number {
     total += e.bodyBytes + e.headerBytes;
     const dictionary = e.request["available-dictionary"] ? " (Available-Dictionary sent)" : "";
     console.log(
-      `#   ${e.status} ${e.path}: ${e.encoding ?? "identity"}, ${e.bodyBytes} B body + ${e.headerBytes} B headers${dictionary}`,
+      `  ${e.status} ${e.path}: ${e.encoding ?? "identity"}, ${e.bodyBytes} B body + ${e.headerBytes} B headers${dictionary}`,
     );
   }
   console.log(`  total on the wire: ${total} B`);
   return total;
 }
 
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** One returning visitor: a browser profile, and one origin (the proxy) across releases. */
+interface Visitor {
+  page: Page;
+  proxy: CountingProxy;
+  /** Serve `release` behind the proxy and load its page; resolves with each response's Content-Encoding. */
+  visit(release: Release): Promise<Map<string, string | undefined>>;
+  close(): Promise<void>;
+}
+
+async function openVisitor(profile: string, serveArgs: string[] = []): Promise<Visitor> {
+  const proxy = await startCountingProxy();
+  // One context for every visit: the dictionary store lives in the profile.
+  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const servers: ChildProcess[] = [];
+  return {
+    page,
+    proxy,
+    async visit(release) {
+      const { child, port } = await serve(release.dir, serveArgs);
+      servers.push(child);
+      proxy.target(port);
+      const encodings = new Map<string, string | undefined>();
+      const onResponse = (response: Response) => {
+        encodings.set(new URL(response.url()).pathname, response.headers()["content-encoding"]);
+      };
+      page.on("response", onResponse);
+      await page.goto(`${proxy.origin}/`, { waitUntil: "load" });
+      page.off("response", onResponse);
+      return encodings;
+    },
+    async close() {
+      await context.close();
+      await proxy.close();
+      for (const child of servers) await stopChild(child);
+    },
+  };
+}
+
+/**
+ * Visit release 2 after release 1 and return what went over the wire. lib.js is stale in the cache,
+ * so its tag runs release 1's while Chrome revalidates in the background (one load late): wait for
+ * that download, then hash what the cache holds without asking again (a new request would offer
+ * release 2's own file as the dictionary).
+ */
+async function returningVisit(visitor: Visitor, second: Release): Promise<Exchange[]> {
+  // Chrome stores a dictionary once its body is complete, off the request path.
+  await new Promise((done) => setTimeout(done, 1500));
+  const mark = visitor.proxy.log.length;
+  await visitor.visit(second);
+  const since = () => visitor.proxy.log.slice(mark);
+  const downloaded = () => ["/lib.js", second.app].every((p) => since().some((e) => e.path === p && e.status === 200));
+  for (let i = 0; i < 100 && !downloaded(); i++) await new Promise((done) => setTimeout(done, 50));
+  const hashes = await hashesInPage(visitor.page, Object.keys(second.sources), "force-cache");
+  assert.deepEqual(hashes, second.sources, "every body decodes to release 2's source");
+  return since();
+}
+
+const fullResponses = (exchanges: Exchange[], path: string) =>
+  exchanges.filter((e) => e.path === path && e.status === 200);
+
 describe("Chromium against precompressor serve", { skip: missing }, () => {
   let root: string;
   let first: Release;
   let second: Release;
-  const servers: ChildProcess[] = [];
-  let proxy: CountingProxy;
-  let context: BrowserContext;
-  let page: Page;
+  let visitor: Visitor;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "precompressor-chromium-"));
@@ -159,58 +232,27 @@ describe("Chromium against precompressor serve", { skip: missing }, () => {
     const app = readFileSync(join(ROOT, "node_modules", "fast-check", "lib", "cjs", "fast-check.js"), "utf8");
     first = await buildRelease(root, 1, lib, app);
     if (!noDeltas) second = await buildRelease(root, 2, nextRelease(lib, 2), nextRelease(app, 2), first.dir);
-    proxy = await startCountingProxy();
-    // One context for both visits: the dictionary store lives in the profile.
-    context = await chromium.launchPersistentContext(join(root, "profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    visitor = await openVisitor(join(root, "profile"));
   });
   after(async () => {
-    await context?.close();
-    await proxy?.close();
-    for (const child of servers) await stopChild(child);
+    await visitor?.close();
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  /** Load the page from `release`'s server; resolves with the responses Chrome saw. */
-  async function visit(release: Release): Promise<Map<string, string | undefined>> {
-    const { child, port } = await serve(release.dir);
-    servers.push(child);
-    proxy.target(port);
-    const encodings = new Map<string, string | undefined>();
-    const onResponse = (response: import("playwright-core").Response) => {
-      encodings.set(new URL(response.url()).pathname, response.headers()["content-encoding"]);
-    };
-    page.on("response", onResponse);
-    await page.goto(`${proxy.origin}/`, { waitUntil: "load" });
-    page.off("response", onResponse);
-    return encodings;
-  }
-
   test("a real page: every resource decodes to its source, hashed in the page, and arrives as br or zstd", async () => {
-    const encodings = await visit(first);
-    const hashes = await hashesInPage(page, Object.keys(first.sources), "default");
+    const encodings = await visitor.visit(first);
+    const hashes = await hashesInPage(visitor.page, Object.keys(first.sources), "default");
     assert.deepEqual(hashes, first.sources);
     for (const path of ["/", "/lib.js", first.app, "/style.css"])
       assert.match(String(encodings.get(path)), /^(br|zstd)$/, path);
-    const lib = proxy.log.find((e) => e.path === "/lib.js");
+    const lib = visitor.proxy.log.find((e) => e.path === "/lib.js");
     assert.match(
       String(lib?.request["accept-encoding"]),
       /\bbr\b.*\bzstd\b|\bzstd\b.*\bbr\b/,
       "Chrome offers br and zstd",
     );
-    printWire("visit 1 (release 1, nothing cached)", proxy.log);
+    assert.match(String(lib?.headers["cache-control"]), /stale-while-revalidate=86400/, "the default keeps it a day");
+    printWire("visit 1 (release 1, nothing cached)", visitor.proxy.log);
   });
 
   test("after a release, Chrome sends Available-Dictionary and gets dcz/dcb for a same-path file and a hashed rename", {
@@ -218,22 +260,10 @@ describe("Chromium against precompressor serve", { skip: missing }, () => {
   }, async () => {
     for (const path of ["/lib.js", second.app])
       assert.ok(second.manifest.files[path.slice(1)]?.deltas?.length, `release 2 has deltas for ${path}`);
-    // Chrome stores a dictionary once its body is complete, off the request path.
-    await new Promise((done) => setTimeout(done, 1500));
-    const mark = proxy.log.length;
-    await visit(second);
-    // lib.js is stale in the cache: the tag ran release 1's and Chrome revalidates in the background
-    // (a redeploy shows one load late). Wait for that download, then hash what the cache now holds
-    // without asking again: a new request would offer release 2's file as the dictionary.
-    const downloaded = () =>
-      ["/lib.js", second.app].every((p) => proxy.log.slice(mark).some((e) => e.path === p && e.status === 200));
-    for (let i = 0; i < 100 && !downloaded(); i++) await new Promise((done) => setTimeout(done, 50));
-    const hashes = await hashesInPage(page, Object.keys(second.sources), "force-cache");
-    assert.deepEqual(hashes, second.sources, "every body decodes to release 2's source");
-    const exchanges = proxy.log.slice(mark);
+    const exchanges = await returningVisit(visitor, second);
     printWire("visit 2 (release 2, built with --dictionary-from release 1)", exchanges);
     for (const path of ["/lib.js", second.app]) {
-      const full = exchanges.filter((e) => e.path === path && e.status === 200);
+      const full = fullResponses(exchanges, path);
       assert.ok(full.length, `${path} was downloaded`);
       for (const e of full) {
         assert.ok(e.request["available-dictionary"], `${path}: Available-Dictionary sent`);
@@ -241,6 +271,24 @@ describe("Chromium against precompressor serve", { skip: missing }, () => {
       }
       const br = second.manifest.files[path.slice(1)]?.variants.br?.size;
       console.log(`${path}: ${full.map((e) => `${e.encoding} ${e.bodyBytes} B`).join(", ")} instead of br ${br} B`);
+    }
+  });
+
+  test("serve --stale-while-revalidate 0 (must-revalidate): Chrome keeps no dictionary for lib.js, it comes as br", {
+    skip: noDeltas,
+  }, async () => {
+    const strict = await openVisitor(join(root, "profile-must-revalidate"), ["--stale-while-revalidate", "0"]);
+    try {
+      await strict.visit(first);
+      const exchanges = await returningVisit(strict, second);
+      printWire("visit 2 under must-revalidate", exchanges);
+      const [lib] = fullResponses(exchanges, "/lib.js");
+      assert.equal(lib?.request["available-dictionary"], undefined, "no dictionary kept");
+      assert.equal(lib?.encoding, "br");
+      // A hashed name is immutable for a year either way.
+      assert.match(String(fullResponses(exchanges, second.app)[0]?.encoding), /^(dcz|dcb)$/);
+    } finally {
+      await strict.close();
     }
   });
 });

@@ -8,6 +8,7 @@ export interface Exchange {
   path: string;
   request: IncomingHttpHeaders;
   status: number;
+  headers: IncomingHttpHeaders;
   encoding: string | undefined;
   /** Body bytes as sent (still encoded). */
   bodyBytes: number;
@@ -42,7 +43,8 @@ export async function startCountingProxy(): Promise<CountingProxy> {
           let headerBytes = `HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}\r\n\r\n`.length;
           for (let i = 0; i < raw.length; i += 2) headerBytes += `${raw[i]}: ${raw[i + 1]}\r\n`.length;
           const encoding = answer.headers["content-encoding"];
-          log.push({ path, request: req.headers, status: answer.statusCode ?? 0, encoding, bodyBytes, headerBytes });
+          const status = answer.statusCode ?? 0;
+          log.push({ path, request: req.headers, status, headers: answer.headers, encoding, bodyBytes, headerBytes });
         });
         res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
         answer.pipe(res);

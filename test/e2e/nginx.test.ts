@@ -12,7 +12,7 @@ const missing = !NGINX
   : !existsSync(BROTLI)
     ? `${BROTLI} is missing (apt-get install libnginx-mod-http-brotli-static)`
     : undefined;
-if (missing) console.log(`# skipping the nginx suite: ${missing}`);
+if (missing) console.log(`skipping the nginx suite: ${missing}`);
 
 webServerSuite("nginx", missing, ["gzip", "br"], async (block, _port, parent) => {
   const prefix = await mkdtemp(join(parent, "nginx-"));
