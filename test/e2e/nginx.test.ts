@@ -14,15 +14,20 @@ const missing = !NGINX
     : undefined;
 if (missing) console.log(`skipping the nginx suite: ${missing}`);
 
-webServerSuite("nginx", missing, ["gzip", "br"], async (block, _port, parent) => {
-  const prefix = await mkdtemp(join(parent, "nginx-"));
-  const log = join(prefix, "error.log");
-  await writeFile(join(prefix, "server.conf"), block);
-  // The smallest nginx.conf around the printed block: in the foreground, every path in `prefix`.
-  const temps = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${prefix}/${t};`);
-  await writeFile(
-    join(prefix, "nginx.conf"),
-    `load_module ${BROTLI};
+webServerSuite(
+  "nginx",
+  missing,
+  ["gzip", "br"],
+  { gzipOverBr: "br", codedRange: 200, identityVary: true },
+  async (block, _port, parent) => {
+    const prefix = await mkdtemp(join(parent, "nginx-"));
+    const log = join(prefix, "error.log");
+    await writeFile(join(prefix, "server.conf"), block);
+    // The smallest nginx.conf around the printed block: in the foreground, every path in `prefix`.
+    const temps = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `${t}_temp_path ${prefix}/${t};`);
+    await writeFile(
+      join(prefix, "nginx.conf"),
+      `load_module ${BROTLI};
 daemon off;
 worker_processes 1;
 pid ${prefix}/nginx.pid;
@@ -35,9 +40,10 @@ http {
     include ${prefix}/server.conf;
 }
 `,
-  );
-  const child = spawn(NGINX as string, ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", log], {
-    stdio: "ignore",
-  });
-  return { child, log };
-});
+    );
+    const child = spawn(NGINX as string, ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", log], {
+      stdio: "ignore",
+    });
+    return { child, log };
+  },
+);

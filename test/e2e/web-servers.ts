@@ -91,11 +91,22 @@ async function serverSite(): Promise<{ site: Site; manifest: Manifest }> {
 /** How one suite starts its server from the printed block; the returned child is stopped after. */
 export type StartServer = (config: string, port: number, dir: string) => Promise<{ child: ChildProcess; log: string }>;
 
+/** What a server does where it falls short of the resolver: the comment in its block says so. */
+export interface Limits {
+  /** Who wins `gzip;q=1, br;q=0.1`: the q-values (`gzip`) or the server's order (`br`). */
+  gzipOverBr: "gzip" | "br";
+  /** Status of `Range: bytes=0-9` on a br response. */
+  codedRange: 200 | 206;
+  /** Whether an identity response of a file with variants has `Vary: Accept-Encoding`. */
+  identityVary: boolean;
+}
+
 /** The checks every generated config must pass against its real server. */
 export function webServerSuite(
   name: "nginx" | "caddy",
   missing: string | undefined,
   encodings: readonly Encoding[],
+  limits: Limits,
   start: StartServer,
 ): void {
   describe(`${name} with the block \`precompressor config ${name}\` prints`, { skip: missing }, () => {
@@ -157,6 +168,28 @@ export function webServerSuite(
       const known = await get(port, "/.well-known/security.txt");
       assert.equal(known.status, 200);
       assert.ok(known.body.equals(await site.original(".well-known/security.txt")));
+    });
+
+    test("what the block's comment says the server cannot do", async () => {
+      const css = "/assets/style.css";
+      const coding = async (field: string) =>
+        (await get(port, css, { "accept-encoding": field })).headers["content-encoding"];
+      assert.equal(await coding("br;q=0, gzip"), "gzip", "q=0 refuses");
+      assert.equal(await coding("gzip;q=1, br;q=0.1"), limits.gzipOverBr);
+      assert.equal(await coding("zstd"), encodings.includes("zstd") ? "zstd" : undefined);
+      assert.equal(await coding("*"), undefined, "* selects no variant");
+      assert.equal(await coding("x-gzip"), undefined, "x-gzip selects no variant");
+      const refused = await get(port, css, { "accept-encoding": "identity;q=0" });
+      assert.equal(refused.status, 200, "identity;q=0: identity, not 406");
+      assert.equal(refused.headers["content-encoding"], undefined);
+      const range = await get(port, css, { "accept-encoding": "br", range: "bytes=0-9" });
+      assert.equal(range.status, limits.codedRange, "Range of a br response");
+      const identity = await get(port, css);
+      assert.equal(
+        /accept-encoding/i.test(String(identity.headers.vary ?? "")),
+        limits.identityVary,
+        "Vary on identity",
+      );
     });
 
     test("Cache-Control by the resolver's rule: hashed names immutable, HTML no-cache", async () => {
