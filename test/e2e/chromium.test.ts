@@ -206,7 +206,7 @@ async function openVisitor(profile: string, serveArgs: string[] = []): Promise<V
  */
 async function returningVisit(visitor: Visitor, second: Release): Promise<Exchange[]> {
   // Chrome stores a dictionary once its body is complete, off the request path.
-  await new Promise((done) => setTimeout(done, 1500));
+  await new Promise((done) => setTimeout(done, 2500));
   const mark = visitor.proxy.log.length;
   await visitor.visit(second);
   const since = () => visitor.proxy.log.slice(mark);
