@@ -1,6 +1,6 @@
 // Flags in, library call, output out. Nothing here that the library should know.
 import { createRequire } from "node:module";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
 import { PrecompressorError } from "./errors.js";
 import type { Encoding } from "./manifest-format.js";
@@ -42,6 +42,14 @@ function encodingList(value: string): Encoding[] {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  lazy?: boolean;
+  lazyCacheDir: string;
+  staleWhileRevalidate?: number;
+}
 
 /** Parse `argv` and run; resolves to the exit code. */
 export async function main(argv: string[] = process.argv): Promise<number> {
@@ -111,11 +119,28 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--host <host>", "host", "127.0.0.1")
     .option("--lazy", "compress on first request what the manifest does not list")
     .option("--lazy-cache-dir <path>", "where lazy mode keeps its variants", DEFAULT_LAZY_CACHE)
-    .action(async (dir: string, flags: { port: number; host: string; lazy?: boolean; lazyCacheDir: string }) => {
+    .option(
+      "--stale-while-revalidate <seconds>",
+      "how long an unhashed script or style stays a dictionary; 0 sends must-revalidate (default 86400)",
+      integer("--stale-while-revalidate"),
+    )
+    .action(async (dir: string, flags: ServeFlags) => {
       const { startServer } = await import("./serve.js");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
-      const server = await startServer({ dir, port: flags.port, host: flags.host, lazy });
+      const { port, host, staleWhileRevalidate } = flags;
+      const server = await startServer({ dir, port, host, lazy, staleWhileRevalidate });
       console.log(`serving ${dir} at ${server.url}`);
+    });
+
+  program
+    .command("config")
+    .description("print an nginx server block or a Caddyfile site block that serves dir's variants")
+    .addArgument(new Argument("<server>", "nginx or caddy").choices(["nginx", "caddy"]))
+    .argument("[dir]", "folder", "dist")
+    .option("--listen <host:port>", "address to listen on, e.g. 127.0.0.1:8080 or 80", "80")
+    .action(async (server: "nginx" | "caddy", dir: string, flags: { listen: string }) => {
+      const { serverConfig } = await import("./server-config/index.js");
+      process.stdout.write(serverConfig(server, { dir, listen: flags.listen }));
     });
 
   try {

@@ -21,6 +21,12 @@ export interface ResolverOptions {
   dotfiles?: boolean;
   /** Cache-Control of a file (all its variants); `undefined` sends none. Default {@link defaultCacheControl}. */
   cacheControl?: (path: string, entry: ManifestEntry) => string | undefined;
+  /**
+   * Seconds an unhashed file offered as a dictionary may be used stale while it revalidates, which is
+   * also how long Chrome keeps it as a dictionary. `0`: `must-revalidate`, no dictionary survives.
+   * Only for the default `cacheControl`. Default {@link DICTIONARY_LIFETIME} (a day).
+   */
+  staleWhileRevalidate?: number;
 }
 
 /** A file to send: everything the response headers need, from the manifest alone. */
@@ -72,24 +78,41 @@ export interface Resolver {
   ): Resolution | null;
 }
 
-const HASHED_NAME = /([.-])(?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})(\.\w+)$/;
+/**
+ * A content-hashed file name, tested on the whole path: 8+ hex chars with a digit and a letter, or
+ * 8 word chars with a digit and an uppercase letter, after `.` or `-`, before the extension. The one
+ * source of truth for the hashed-name rule (the nginx config uses its source as is).
+ */
+export const HASHED_NAME: RegExp =
+  /([.-])(?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})(\.\w+)$/;
+
+/** Default `staleWhileRevalidate`: a day (see the README's Compression Dictionary Transport). */
+export const DICTIONARY_LIFETIME = 86400;
 
 // Docs on overloads reach the .d.ts, not the JS (2 KB budget).
 /**
  * The default Cache-Control. A content-hashed name never changes: `immutable` for a year. A hash is
  * 8+ hex chars (`app.3f9a1c2b.js`) or 8 base64url/base32 chars (`chunk-DfG8a2_x.js`, `out-5XRPZ2LJ.js`)
  * after `.` or `-`, with a digit and a letter (an uppercase one for the latter), which spares words and
- * dates. HTML gets `no-cache`; anything else `public, max-age=0, must-revalidate` (as Netlify, Vercel and
- * Cloudflare Pages): a redeploy is seen at once, and revalidating is a cheap 304 thanks to the ETag.
+ * dates. HTML gets `no-cache`. A file offered as a dictionary (it has variants) gets `public, max-age=0,
+ * stale-while-revalidate=<staleWhileRevalidate>`: Chrome keeps a dictionary for max-age +
+ * stale-while-revalidate, so `must-revalidate` would discard it, while max-age=0 still revalidates on
+ * every load (a redeploy shows at most one load late). Anything else `public, max-age=0, must-revalidate`
+ * (as Netlify, Vercel and Cloudflare Pages): a redeploy is seen at once, and revalidating is a cheap 304.
  *
  * @example
  * defaultCacheControl("assets/app.3f9a1c2b.js", entry) // "public, max-age=31536000, immutable"
+ * defaultCacheControl("lib.js", entry) // "public, max-age=0, stale-while-revalidate=86400"
  * createResolver(manifest, { cacheControl: (path, entry) => path.startsWith("fonts/") ? "public, max-age=86400" : defaultCacheControl(path, entry) })
  */
-export function defaultCacheControl(path: string, entry: ManifestEntry): string;
-export function defaultCacheControl(path: string, entry: ManifestEntry): string {
+export function defaultCacheControl(path: string, entry: ManifestEntry, staleWhileRevalidate?: number): string;
+export function defaultCacheControl(path: string, entry: ManifestEntry, swr = DICTIONARY_LIFETIME): string {
   if (HASHED_NAME.test(path)) return "public, max-age=31536000, immutable";
-  return entry.type.startsWith("text/html") ? "no-cache" : "public, max-age=0, must-revalidate";
+  if (entry.type.startsWith("text/html")) return "no-cache";
+  // The same files that get Use-As-Dictionary: non-HTML with variants.
+  return swr > 0 && Object.keys(entry.variants).length
+    ? `public, max-age=0, stale-while-revalidate=${swr}`
+    : "public, max-age=0, must-revalidate";
 }
 
 // qvalue: 0..1, at most 3 decimals.
@@ -146,7 +169,8 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
   const index = options.index ?? "index.html";
   const redirect = options.redirect ?? true;
   const dotfiles = options.dotfiles ?? false;
-  const cacheControl = options.cacheControl ?? defaultCacheControl;
+  const swr = options.staleWhileRevalidate;
+  const cacheControl = options.cacheControl ?? ((path, entry) => defaultCacheControl(path, entry, swr));
   // A Map: `__proto__` must not reach the prototype.
   const files = new Map<string, Prepared>();
   for (const [key, entry] of Object.entries(manifest.files)) {

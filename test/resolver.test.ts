@@ -211,12 +211,21 @@ describe("answer fields", () => {
     assert.equal(r.contentType, "application/gzip");
   });
 
-  test("Cache-Control: hashed names immutable, HTML no-cache, the rest revalidates; configurable", () => {
-    const cc = (path: string) => (resolver.resolve(path, "br") as { cacheControl?: string }).cacheControl;
+  test("Cache-Control: hashed names immutable, HTML no-cache, a dictionary lives a day, the rest revalidates; configurable", () => {
+    const cc = (path: string, r = resolver) => (r.resolve(path, "br") as { cacheControl?: string }).cacheControl;
     assert.equal(cc("/assets/app.3f9a1c2b.js"), "public, max-age=31536000, immutable");
     assert.equal(cc("/assets/chunk-DfG8a2_x.js"), "public, max-age=31536000, immutable");
     assert.equal(cc("/"), "no-cache");
-    assert.equal(cc("/all.js"), "public, max-age=0, must-revalidate");
+    assert.equal(cc("/all.js"), "public, max-age=0, stale-while-revalidate=86400");
+    assert.equal(cc("/img.png"), "public, max-age=0, must-revalidate", "no variants: no dictionary to keep");
+    assert.equal(
+      cc("/all.js", createResolver(manifest, { staleWhileRevalidate: 600 })),
+      "public, max-age=0, stale-while-revalidate=600",
+    );
+    assert.equal(
+      cc("/all.js", createResolver(manifest, { staleWhileRevalidate: 0 })),
+      "public, max-age=0, must-revalidate",
+    );
     const custom = createResolver(manifest, {
       cacheControl: (path) => (path.endsWith(".png") ? "max-age=60" : undefined),
     });

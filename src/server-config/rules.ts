@@ -1,0 +1,70 @@
+// What a generated nginx or Caddy config must decide the way the resolver does: which paths are never
+// served, and which Cache-Control a path gets. Each rule is written once here, as regex sources both
+// servers accept (PCRE and Go's RE2, which has no lookahead).
+import { resolve } from "node:path";
+import { TEMP_SUFFIX } from "../atomic.js";
+import { PrecompressorError } from "../errors.js";
+import { HASHED_NAME } from "../resolver.js";
+
+/** The Cache-Control values of the resolver's default rule, by kind of path. */
+export const CACHE_CONTROL = {
+  hashed: "public, max-age=31536000, immutable",
+  html: "no-cache",
+  // Neither server can send a delta, so no dictionary needs keeping: revalidate every time.
+  other: "public, max-age=0, must-revalidate",
+} as const;
+
+/** `(?!text)` without lookahead: at the end, or a first character that differs, or it and the rest. */
+function notFollowedBy(text: string): string {
+  let rest = "";
+  for (const char of [...text].reverse()) rest = `(?:$|[^${char}]${rest && `|${char}${rest}`})`;
+  return rest;
+}
+
+/**
+ * Paths never served, tested on the request path (`/` first): dotfiles except `.well-known/` (this
+ * covers the manifest `.precompressor.json` and the lock `.precompressor.lock`), and temp files.
+ */
+export const HIDDEN_PATH = `/\\.${notFollowedBy("well-known/")}|${TEMP_SUFFIX.replace(".", "\\.")}$`;
+
+/** The resolver's hashed-name rule as is (PCRE has lookahead). */
+export const HASHED_PCRE = HASHED_NAME.source;
+
+/**
+ * The same rule for RE2: one of these alternatives holds when the path matches every `all` and no `none`.
+ * Each pattern ends `[.-]<run>\.\w+$` and a run holds neither `.` nor `-`, so all of them test the same
+ * run of characters: the one between the last `.` or `-` and the extension.
+ */
+export const HASHED_RE2: readonly { all: readonly string[]; none: readonly string[] }[] = [
+  // 8+ hex chars, not all digits, not all letters.
+  { all: ["[.-][\\da-f]{8,}\\.\\w+$"], none: ["[.-]\\d+\\.\\w+$", "[.-][a-f]+\\.\\w+$"] },
+  // Exactly 8 word chars, with an uppercase letter and a digit.
+  { all: ["[.-]\\w{8}\\.\\w+$", "[.-]\\w*[A-Z]\\w*\\.\\w+$", "[.-]\\w*\\d\\w*\\.\\w+$"], none: [] },
+];
+
+/** HTML by extension (the resolver decides by type, and types come from the extension), or an index. */
+export const HTML_PATH = "(?:\\.html?|/)$";
+
+/** Where to listen: `port`, `host:port`, `:port` or `[v6]:port`. */
+export interface Listen {
+  host: string | undefined;
+  port: number;
+}
+
+/** Parse `--listen`; `E_BAD_OPTION` for anything else. */
+export function parseListen(value: string): Listen {
+  const m = /^(?:(\[[\da-f:.]+\]|[\w.-]*):)?(\d{1,5})$/i.exec(value);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535)
+    throw new PrecompressorError("E_BAD_OPTION", `--listen expects host:port or a port, got "${value}"`);
+  return { host: m[1] || undefined, port };
+}
+
+/** The absolute root; refuses characters a config file would read as syntax (`$`, `{`, quotes, controls). */
+export function absoluteRoot(dir: string): string {
+  const root = resolve(dir);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (/[\x00-\x1f\x7f"\\${}]/.test(root))
+    throw new PrecompressorError("E_BAD_OPTION", `config: cannot write the path ${JSON.stringify(root)} into a config`);
+  return root;
+}
