@@ -2,10 +2,12 @@
 import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
+import { loadConfig } from "./config-file.js";
 import { PrecompressorError } from "./errors.js";
 import type { Encoding } from "./manifest-format.js";
 import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
-import { formatSummary } from "./report.js";
+import { formatChanges, formatRunLine, formatSummary } from "./report.js";
+import { watch } from "./watch.js";
 
 const EXIT_FAILED = 1;
 const DEFAULT_LAZY_CACHE = "node_modules/.cache/precompressor/lazy";
@@ -75,8 +77,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--json", "print one JSON summary object instead of text")
     .option("-q, --quiet", "print nothing but errors")
     .option("--force", "allow a root or home folder as dir")
-    .action(async (dir: string, flags: Record<string, unknown>) => {
-      process.exitCode = await runCompress(dir, flags);
+    .option("--config <path>", "config file (default: precompressor.config.* or package.json, searched upwards)")
+    .option("--verbose", "one line per changed file: state, path, bytes per encoding")
+    .option("--watch", "after the first run, re-run when files under dir change")
+    .action(async (dir: string, flags: Record<string, unknown>, cmd: Command) => {
+      process.exitCode = await runCompress(dir, flags, cmd);
     });
 
   program
@@ -114,38 +119,63 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
 }
 
-async function runCompress(dir: string, flags: Record<string, unknown>): Promise<number> {
-  const json = flags.json === true;
-  const quiet = flags.quiet === true || json;
-  const options: PrecompressOptions = {
-    dir,
-    encodings: flags.encodings as Encoding[] | undefined,
-    gzipLevel: flags.gzipLevel as number,
-    brotliLevel: flags.brotliLevel as number,
-    zstdLevel: flags.zstdLevel as number,
-    minSize: flags.minSize as number,
-    minRatio: flags.minRatio as number,
-    include: flags.include as string[] | undefined,
-    exclude: flags.exclude as string[] | undefined,
-    followSymlinks: flags.followSymlinks === true,
-    concurrency: flags.concurrency as number | undefined,
-    manifest: flags.manifest as string | undefined,
-    cache: flags.cache !== false,
-    cacheDir: flags.cacheDir as string | undefined,
-    cacheMaxSize: flags.cacheMaxSize as number | undefined,
-    check: flags.check === true,
-    dryRun: flags.dryRun === true,
-    force: flags.force === true,
-    dictionaryFrom: flags.dictionaryFrom as string[] | undefined,
+/**
+ * The library's options: a flag the user typed, else the config file's key, else the flag's default.
+ * Commander fills in defaults, so only a source of "cli" may override the file.
+ */
+async function optionsFrom(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<PrecompressOptions> {
+  const file: Record<string, unknown> = (await loadConfig({ file: flags.config as string | undefined }))?.config ?? {};
+  const pick = (key: string) => (cmd.getOptionValueSource(key) === "cli" || !(key in file) ? flags[key] : file[key]);
+  return {
+    dir: cmd.args.length > 0 ? dir : ((file.dir as string | undefined) ?? dir),
+    encodings: pick("encodings") as Encoding[] | undefined,
+    gzipLevel: pick("gzipLevel") as number,
+    brotliLevel: pick("brotliLevel") as number,
+    zstdLevel: pick("zstdLevel") as number,
+    minSize: pick("minSize") as number,
+    minRatio: pick("minRatio") as number,
+    include: pick("include") as string[] | undefined,
+    exclude: pick("exclude") as string[] | undefined,
+    followSymlinks: pick("followSymlinks") === true,
+    concurrency: pick("concurrency") as number | undefined,
+    manifest: pick("manifest") as string | undefined,
+    cache: pick("cache") !== false,
+    cacheDir: pick("cacheDir") as string | undefined,
+    cacheMaxSize: pick("cacheMaxSize") as number | undefined,
+    check: pick("check") === true,
+    dryRun: pick("dryRun") === true,
+    force: pick("force") === true,
+    dictionaryFrom: pick("dictionaryFrom") as string[] | undefined,
     onWarning: (message) => console.error(`warning: ${message}`),
   };
-  const progress = quiet ? undefined : await createProgress();
-  options.onProgress = progress?.update;
+}
+
+async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<number> {
+  const json = flags.json === true;
+  const quiet = flags.quiet === true || json;
+  const verbose = flags.verbose === true && !quiet;
+  const options = await optionsFrom(dir, flags, cmd);
+  if (flags.watch === true && (options.check || options.dryRun))
+    throw new PrecompressorError("E_BAD_OPTION", "--watch: cannot be combined with --check or --dry-run");
+  const output = { json, quiet, verbose };
   const interrupt = listenForSignals();
   options.signal = interrupt.signal;
-  let summary: Summary;
   try {
-    summary = await precompress(options);
+    const progress = quiet ? undefined : await createProgress();
+    options.onProgress = progress?.update;
+    const summary = await precompress(options).finally(() => progress?.stop());
+    const code = report(summary, options, output);
+    if (flags.watch !== true) return code;
+    // A bar or 10% lines per re-run would drown the one summary line each prints.
+    options.onProgress = undefined;
+    await watch({
+      ...options,
+      onReady: (watched) => quiet || console.error(`watching ${watched} for changes (Ctrl-C stops)`),
+      onRun: (s) => reportRerun(s, output),
+      // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
+      onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
+    });
+    return interrupt.exitCode();
   } catch (error) {
     if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
       console.error(`error: ${error.message}`);
@@ -154,10 +184,16 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
     throw error;
   } finally {
     interrupt.dispose();
-    progress?.stop();
   }
+}
+
+type Output = { json: boolean; quiet: boolean; verbose: boolean };
+
+/** The first run's output and exit code. */
+function report(summary: Summary, options: PrecompressOptions, { json, quiet, verbose }: Output): number {
   if (json) console.log(JSON.stringify(summary, null, 2));
-  else if (!quiet) console.log(formatSummary(summary));
+  if (verbose) for (const line of formatChanges(summary)) console.log(line);
+  if (!quiet) console.log(formatSummary(summary));
   if (options.check || options.dryRun) {
     const pending = summary.changes.filter((c) => c.state !== "unchanged");
     if (!json) for (const c of pending) console.log(`${c.state}: ${c.path}`);
@@ -168,6 +204,14 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
   }
   for (const f of summary.failures) console.error(`error: ${f.message}`);
   return summary.failures.length ? EXIT_FAILED : 0;
+}
+
+/** A `--watch` re-run: one line (one JSON line with `--json`), its files with `--verbose`, its failures. */
+function reportRerun(summary: Summary, { json, quiet, verbose }: Output): void {
+  if (json) console.log(JSON.stringify(summary));
+  if (verbose) for (const line of formatChanges(summary)) console.log(line);
+  if (!quiet) console.log(formatRunLine(summary));
+  for (const f of summary.failures) console.error(`error: ${f.message}`);
 }
 
 /**

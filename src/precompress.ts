@@ -104,8 +104,11 @@ export interface Summary {
   encodings: Partial<Record<Encoding, EncodingTotals>>;
   /** RFC 9842 deltas in place after the run, per encoding (with `dictionaryFrom`). */
   deltas: Partial<Record<DeltaEncoding, { files: number; bytes: number }>>;
-  /** Every file whose state is not `unchanged`, sorted by path. */
-  changes: { path: string; state: FileState }[];
+  /**
+   * Every file whose state is not `unchanged`, sorted by path. A file a worker read also has its
+   * `size` and the bytes of each variant in place (`--verbose` prints them).
+   */
+  changes: { path: string; state: FileState; size?: number; variants?: Partial<Record<Encoding, number>> }[];
   failures: { path: string; code: ErrorCode; message: string }[];
   warnings: string[];
   durationMs: number;
@@ -196,7 +199,7 @@ async function assertDirectory(dir: string, flag = ""): Promise<void> {
 class Run {
   private readonly digests: Partial<Record<Encoding | DeltaEncoding, string>> = {};
   private readonly entries = new Map<string, ManifestEntry>();
-  private readonly changes: { path: string; state: FileState }[] = [];
+  private readonly changes: Summary["changes"] = [];
   private readonly failures: Summary["failures"] = [];
   private readonly failed = new Set<string>();
   private readonly skipped = { type: 0, minSize: 0 };
@@ -415,7 +418,9 @@ class Run {
       ...(result.deltas.length ? { deltas: result.deltas } : {}),
     });
     const state = this.stateOf(rel, Object.values(result.outcomes));
-    if (state) this.changes.push({ path: rel, state });
+    const variants: Partial<Record<Encoding, number>> = {};
+    for (const [encoding, v] of Object.entries(result.variants)) variants[encoding as Encoding] = v.size;
+    if (state) this.changes.push({ path: rel, state, size: result.size, variants });
   }
 
   private stateOf(rel: string, outcomes: EncodingOutcome[]): FileState | undefined {

@@ -50,3 +50,34 @@ export function formatSummary(s: Summary): string {
   for (const f of s.failures) lines.push(`failed: ${f.message}`);
   return lines.join("\n");
 }
+
+/**
+ * `--verbose`: one line per entry of `changes`, in its order: state, path, bytes of the file and of each variant
+ * (`compressed  assets/app.js  5120 B  gzip 1514 B  br 1290 B`).
+ */
+export function formatChanges(s: Summary): string[] {
+  const encodings = Object.keys(s.encodings) as (keyof typeof LABEL)[];
+  const width = Math.max(0, ...s.changes.map((c) => c.state.length));
+  return s.changes.map((c) => {
+    const parts = [c.state.padEnd(width), c.path];
+    if (c.size !== undefined) parts.push(`${c.size} B`);
+    for (const e of encodings) {
+      const bytes = c.variants?.[e];
+      if (bytes !== undefined) parts.push(`${e} ${bytes} B`);
+    }
+    return parts.join("  ");
+  });
+}
+
+/** One line per run (the build plugins, `--watch`): states, bytes before and after the smallest encoding, time. */
+export function formatRunLine(s: Summary): string {
+  const st = s.states;
+  const best = Object.entries(s.encodings).sort(([, a], [, b]) => a.bytesAfter - b.bytesAfter)[0];
+  const bytes = best
+    ? `; ${LABEL[best[0] as keyof typeof LABEL]} ${formatBytes(best[1].bytesBefore)} -> ${formatBytes(best[1].bytesAfter)}`
+    : "";
+  return (
+    `${s.files} ${s.files === 1 ? "file" : "files"}: ${st.compressed} compressed, ${st.restored} restored, ${st.unchanged} unchanged, ` +
+    `${st.removed} removed, ${st.failed} failed${bytes} in ${(s.durationMs / 1000).toFixed(2)} s`
+  );
+}
