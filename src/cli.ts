@@ -163,18 +163,25 @@ async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Com
   try {
     const progress = quiet ? undefined : await createProgress();
     options.onProgress = progress?.update;
-    const summary = await precompress(options).finally(() => progress?.stop());
-    const code = report(summary, options, output);
-    if (flags.watch !== true) return code;
-    // A bar or 10% lines per re-run would drown the one summary line each prints.
-    options.onProgress = undefined;
+    if (flags.watch !== true) {
+      const summary = await precompress(options).finally(() => progress?.stop());
+      return report(summary, options, output);
+    }
+    let firstRun = true;
     await watch({
       ...options,
+      // A bar or 10% lines per re-run would drown the one summary line each prints.
+      onProgress: (p) => firstRun && progress?.update(p),
       onReady: (watched) => quiet || console.error(`watching ${watched} for changes (Ctrl-C stops)`),
-      onRun: (s) => reportRerun(s, output),
+      onRun: (summary, first) => {
+        if (!first) return reportRerun(summary, output);
+        firstRun = false;
+        progress?.stop();
+        report(summary, options, output);
+      },
       // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
       onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
-    });
+    }).finally(() => progress?.stop());
     return interrupt.exitCode();
   } catch (error) {
     if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
@@ -265,7 +272,10 @@ async function createProgress(): Promise<{ update: (p: Progress) => void; stop: 
       started = true;
       bar.update(done, { path });
     },
-    stop: () => started && bar.stop(),
+    stop: () => {
+      if (started) bar.stop();
+      started = false;
+    },
   };
 }
 

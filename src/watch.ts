@@ -10,9 +10,9 @@ import { type PrecompressOptions, precompress, type Summary } from "./precompres
 export interface WatchOptions extends PrecompressOptions {
   /** Quiet time after the last change before a re-run starts. Default 200 ms. */
   debounceMs?: number;
-  /** The watcher is in place: changes from now on are seen. */
+  /** The watcher is in place (changes from now on are seen) and the first run starts. */
   onReady?: (dir: string) => void;
-  onRun: (summary: Summary) => void;
+  onRun: (summary: Summary, first: boolean) => void;
   /** A re-run that threw (other than an abort); watching goes on. */
   onError: (error: unknown) => void;
 }
@@ -21,9 +21,10 @@ const VARIANT = new RegExp(`(${Object.values(VARIANT_SUFFIX).join("|").replaceAl
 const DELTA = /\.[0-9a-f]{8}\.(dcz|dcb)$/;
 
 /**
- * After a first run done by the caller, re-run `precompress(options)` on each burst of changes under `dir`,
- * one run at a time, until `options.signal` aborts. Resolves once no run is in flight; an abort that cuts a
- * run short rejects with its `E_ABORTED` (the manifest is consistent either way).
+ * Run `precompress(options)` now, and again after each burst of changes under `dir`, one run at a time, until
+ * `options.signal` aborts. Watching starts before the first run, so edits made during it are not missed.
+ * Resolves once no run is in flight. The first run's error rejects, as would `precompress()`'s; a re-run's
+ * goes to `onError`; an abort that cuts a run short rejects with `E_ABORTED` (the manifest is consistent).
  *
  * @example
  * const controller = new AbortController();
@@ -45,14 +46,14 @@ export function watch(options: WatchOptions): Promise<void> {
       else done();
     };
     const onAbort = () => running || finish();
-    const rerun = async () => {
+    const run = async (first: boolean) => {
       if (running) return; // the run in flight re-schedules when it ends
       running = true;
       pending = false;
       try {
-        options.onRun(await precompress(options));
+        options.onRun(await precompress(options), first);
       } catch (error) {
-        if (signal?.aborted) return finish(error);
+        if (first || signal?.aborted) return finish(error);
         options.onError(error);
       } finally {
         running = false;
@@ -62,7 +63,7 @@ export function watch(options: WatchOptions): Promise<void> {
     };
     const schedule = () => {
       clearTimeout(timer);
-      timer = setTimeout(rerun, options.debounceMs ?? 200);
+      timer = setTimeout(run, options.debounceMs ?? 200, false);
     };
     const watcher = watchFs(dir, { recursive: true }, (_event, name) => {
       // No name: something changed, the platform would not say what.
@@ -74,6 +75,7 @@ export function watch(options: WatchOptions): Promise<void> {
     if (signal?.aborted) return finish();
     signal?.addEventListener("abort", onAbort);
     options.onReady?.(dir);
+    void run(true);
   });
 }
 
