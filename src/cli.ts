@@ -119,42 +119,37 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
 }
 
-/**
- * The library's options: a flag the user typed, else the config file's key, else the flag's default.
- * Commander fills in defaults, so only a source of "cli" may override the file.
- */
-async function optionsFrom(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<PrecompressOptions> {
-  const file: Record<string, unknown> = (await loadConfig({ file: flags.config as string | undefined }))?.config ?? {};
-  const pick = (key: string) => (cmd.getOptionValueSource(key) === "cli" || !(key in file) ? flags[key] : file[key]);
-  return {
-    dir: cmd.args.length > 0 ? dir : ((file.dir as string | undefined) ?? dir),
-    encodings: pick("encodings") as Encoding[] | undefined,
-    gzipLevel: pick("gzipLevel") as number,
-    brotliLevel: pick("brotliLevel") as number,
-    zstdLevel: pick("zstdLevel") as number,
-    minSize: pick("minSize") as number,
-    minRatio: pick("minRatio") as number,
-    include: pick("include") as string[] | undefined,
-    exclude: pick("exclude") as string[] | undefined,
-    followSymlinks: pick("followSymlinks") === true,
-    concurrency: pick("concurrency") as number | undefined,
-    manifest: pick("manifest") as string | undefined,
-    cache: pick("cache") !== false,
-    cacheDir: pick("cacheDir") as string | undefined,
-    cacheMaxSize: pick("cacheMaxSize") as number | undefined,
-    check: pick("check") === true,
-    dryRun: pick("dryRun") === true,
-    force: pick("force") === true,
-    dictionaryFrom: pick("dictionaryFrom") as string[] | undefined,
-    onWarning: (message) => console.error(`warning: ${message}`),
-  };
-}
-
 async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<number> {
   const json = flags.json === true;
   const quiet = flags.quiet === true || json;
   const verbose = flags.verbose === true && !quiet;
-  const options = await optionsFrom(dir, flags, cmd);
+  const file = await loadConfig({ file: flags.config as string | undefined });
+  // The file's keys are the flags' names; a flag wins only if typed: commander's defaults are no one's choice.
+  for (const [key, value] of Object.entries(file?.config ?? {})) {
+    if (cmd.getOptionValueSource(key) !== "cli") flags[key] = value;
+  }
+  const options: PrecompressOptions = {
+    dir: cmd.args.length > 0 ? dir : (file?.config.dir ?? dir),
+    encodings: flags.encodings as Encoding[] | undefined,
+    gzipLevel: flags.gzipLevel as number,
+    brotliLevel: flags.brotliLevel as number,
+    zstdLevel: flags.zstdLevel as number,
+    minSize: flags.minSize as number,
+    minRatio: flags.minRatio as number,
+    include: flags.include as string[] | undefined,
+    exclude: flags.exclude as string[] | undefined,
+    followSymlinks: flags.followSymlinks === true,
+    concurrency: flags.concurrency as number | undefined,
+    manifest: flags.manifest as string | undefined,
+    cache: flags.cache !== false,
+    cacheDir: flags.cacheDir as string | undefined,
+    cacheMaxSize: flags.cacheMaxSize as number | undefined,
+    check: flags.check === true,
+    dryRun: flags.dryRun === true,
+    force: flags.force === true,
+    dictionaryFrom: flags.dictionaryFrom as string[] | undefined,
+    onWarning: (message) => console.error(`warning: ${message}`),
+  };
   if (flags.watch === true && (options.check || options.dryRun))
     throw new PrecompressorError("E_BAD_OPTION", "--watch: cannot be combined with --check or --dry-run");
   const output = { json, quiet, verbose };
@@ -163,26 +158,12 @@ async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Com
   try {
     const progress = quiet ? undefined : await createProgress();
     options.onProgress = progress?.update;
-    if (flags.watch !== true) {
-      const summary = await precompress(options).finally(() => progress?.stop());
-      return report(summary, options, output);
+    if (flags.watch === true) {
+      await runWatch(options, progress, output);
+      return interrupt.exitCode();
     }
-    let firstRun = true;
-    await watch({
-      ...options,
-      // A bar or 10% lines per re-run would drown the one summary line each prints.
-      onProgress: (p) => firstRun && progress?.update(p),
-      onReady: (watched) => quiet || console.error(`watching ${watched} for changes (Ctrl-C stops)`),
-      onRun: (summary, first) => {
-        if (!first) return reportRerun(summary, output);
-        firstRun = false;
-        progress?.stop();
-        report(summary, options, output);
-      },
-      // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
-      onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
-    }).finally(() => progress?.stop());
-    return interrupt.exitCode();
+    const summary = await precompress(options).finally(() => progress?.stop());
+    return report(summary, options, output);
   } catch (error) {
     if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
       console.error(`error: ${error.message}`);
@@ -195,6 +176,25 @@ async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Com
 }
 
 type Output = { json: boolean; quiet: boolean; verbose: boolean };
+
+/** `--watch`: the first run reported in full, then one line per re-run, until a signal aborts `options.signal`. */
+async function runWatch(options: PrecompressOptions, progress: ProgressOutput | undefined, output: Output) {
+  let firstRun = true;
+  await watch({
+    ...options,
+    // A bar or 10% lines per re-run would drown the one summary line each prints.
+    onProgress: (p) => firstRun && progress?.update(p),
+    onReady: (dir) => output.quiet || console.error(`watching ${dir} for changes (Ctrl-C stops)`),
+    onRun: (summary, first) => {
+      if (!first) return reportRerun(summary, output);
+      firstRun = false;
+      progress?.stop();
+      report(summary, options, output);
+    },
+    // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
+    onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
+  }).finally(() => progress?.stop());
+}
 
 /** The first run's output and exit code. */
 function report(summary: Summary, options: PrecompressOptions, { json, quiet, verbose }: Output): number {
@@ -246,7 +246,9 @@ function listenForSignals() {
 }
 
 /** A bar on a terminal; plain lines every 10% elsewhere (CI logs). */
-async function createProgress(): Promise<{ update: (p: Progress) => void; stop: () => void }> {
+type ProgressOutput = { update: (p: Progress) => void; stop: () => void };
+
+async function createProgress(): Promise<ProgressOutput> {
   if (!process.stderr.isTTY) {
     let lastTenth = -1;
     return {
