@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { clean } from "./clean.js";
 import { loadConfig } from "./config-file.js";
 import { PrecompressorError } from "./errors.js";
+import { readManifest } from "./manifest.js";
 import type { Encoding } from "./manifest-format.js";
 import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
 import { formatChanges, formatRunLine, formatSummary } from "./report.js";
@@ -163,7 +164,7 @@ async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Com
       return interrupt.exitCode();
     }
     const summary = await precompress(options).finally(() => progress?.stop());
-    return report(summary, options, output);
+    return await report(summary, options, output);
   } catch (error) {
     if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
       console.error(`error: ${error.message}`);
@@ -185,21 +186,28 @@ async function runWatch(options: PrecompressOptions, progress: ProgressOutput | 
     // A bar or 10% lines per re-run would drown the one summary line each prints.
     onProgress: (p) => firstRun && progress?.update(p),
     onReady: (dir) => output.quiet || console.error(`watching ${dir} for changes (Ctrl-C stops)`),
-    onRun: (summary, first) => {
+    onRun: async (summary, first) => {
       if (!first) return reportRerun(summary, output);
       firstRun = false;
       progress?.stop();
-      report(summary, options, output);
+      await report(summary, options, output);
     },
     // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
     onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
   }).finally(() => progress?.stop());
 }
 
+/** `--verbose`'s lines; the bytes are the manifest's, read back once the run wrote it. */
+async function printChanges(summary: Summary): Promise<void> {
+  const { manifest } = await readManifest(summary.manifest);
+  for (const line of formatChanges(summary, manifest)) console.log(line);
+}
+
 /** The first run's output and exit code. */
-function report(summary: Summary, options: PrecompressOptions, { json, quiet, verbose }: Output): number {
+async function report(summary: Summary, options: PrecompressOptions, output: Output): Promise<number> {
+  const { json, quiet, verbose } = output;
   if (json) console.log(JSON.stringify(summary, null, 2));
-  if (verbose) for (const line of formatChanges(summary)) console.log(line);
+  if (verbose) await printChanges(summary);
   if (!quiet) console.log(formatSummary(summary));
   if (options.check || options.dryRun) {
     const pending = summary.changes.filter((c) => c.state !== "unchanged");
@@ -214,9 +222,9 @@ function report(summary: Summary, options: PrecompressOptions, { json, quiet, ve
 }
 
 /** A `--watch` re-run: one line (one JSON line with `--json`), its files with `--verbose`, its failures. */
-function reportRerun(summary: Summary, { json, quiet, verbose }: Output): void {
+async function reportRerun(summary: Summary, { json, quiet, verbose }: Output): Promise<void> {
   if (json) console.log(JSON.stringify(summary));
-  if (verbose) for (const line of formatChanges(summary)) console.log(line);
+  if (verbose) await printChanges(summary);
   if (!quiet) console.log(formatRunLine(summary));
   for (const f of summary.failures) console.error(`error: ${f.message}`);
 }

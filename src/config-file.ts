@@ -75,7 +75,11 @@ export async function loadConfig(options: { cwd?: string; file?: string } = {}):
   });
   const path = options.file === undefined ? undefined : resolve(cwd, options.file);
   if (path !== undefined && !existsSync(path)) throw bad(`--config ${path}: no such file`);
-  const found = await (path === undefined ? explorer.search(cwd) : explorer.load(path));
+  const found = await (path === undefined ? explorer.search(cwd) : explorer.load(path)).catch((error: unknown) => {
+    if (error instanceof PrecompressorError) throw error;
+    // lilconfig's own refusals, e.g. `--config x.yaml` (no loader for .yaml).
+    throw bad(`${path ?? cwd}: cannot load the config file: ${(error as Error).message}`, error);
+  });
   if (!found || found.isEmpty) return undefined;
   return { file: found.filepath, config: check(found.config, found.filepath) };
 }

@@ -104,11 +104,8 @@ export interface Summary {
   encodings: Partial<Record<Encoding, EncodingTotals>>;
   /** RFC 9842 deltas in place after the run, per encoding (with `dictionaryFrom`). */
   deltas: Partial<Record<DeltaEncoding, { files: number; bytes: number }>>;
-  /**
-   * Every file whose state is not `unchanged`, sorted by path. A file a worker read also has its
-   * `size` and the bytes of each variant in place (`--verbose` prints them).
-   */
-  changes: { path: string; state: FileState; size?: number; variants?: Partial<Record<Encoding, number>> }[];
+  /** Every file whose state is not `unchanged`, sorted by path. */
+  changes: { path: string; state: FileState }[];
   failures: { path: string; code: ErrorCode; message: string }[];
   warnings: string[];
   durationMs: number;
@@ -199,7 +196,7 @@ async function assertDirectory(dir: string, flag = ""): Promise<void> {
 class Run {
   private readonly digests: Partial<Record<Encoding | DeltaEncoding, string>> = {};
   private readonly entries = new Map<string, ManifestEntry>();
-  private readonly changes: Summary["changes"] = [];
+  private readonly changes: { path: string; state: FileState }[] = [];
   private readonly failures: Summary["failures"] = [];
   private readonly failed = new Set<string>();
   private readonly skipped = { type: 0, minSize: 0 };
@@ -418,9 +415,7 @@ class Run {
       ...(result.deltas.length ? { deltas: result.deltas } : {}),
     });
     const state = this.stateOf(rel, Object.values(result.outcomes));
-    const variants: Partial<Record<Encoding, number>> = {};
-    for (const [encoding, v] of Object.entries(result.variants)) variants[encoding as Encoding] = v.size;
-    if (state) this.changes.push({ path: rel, state, size: result.size, variants });
+    if (state) this.changes.push({ path: rel, state });
   }
 
   private stateOf(rel: string, outcomes: EncodingOutcome[]): FileState | undefined {

@@ -1,4 +1,5 @@
 // Human-readable output of the CLI: the summary table.
+import type { Encoding, Manifest } from "./manifest-format.js";
 import type { Summary } from "./precompress.js";
 
 const LABEL = { gzip: "gzip", br: "brotli", zstd: "zstd" } as const;
@@ -52,18 +53,19 @@ export function formatSummary(s: Summary): string {
 }
 
 /**
- * `--verbose`: one line per entry of `changes`, in its order: state, path, bytes of the file and of each variant
- * (`compressed  assets/app.js  5120 B  gzip 1514 B  br 1290 B`).
+ * `--verbose`: one line per entry of `changes`, in its order: state, path, and for a file written or restored its
+ * bytes and each variant's, as the manifest records them (`compressed  app.js  5120 B  gzip 1514 B  br 1290 B`).
  */
-export function formatChanges(s: Summary): string[] {
-  const encodings = Object.keys(s.encodings) as (keyof typeof LABEL)[];
+export function formatChanges(s: Summary, manifest: Manifest | undefined): string[] {
+  const encodings = Object.keys(s.encodings) as Encoding[];
   const width = Math.max(0, ...s.changes.map((c) => c.state.length));
   return s.changes.map((c) => {
     const parts = [c.state.padEnd(width), c.path];
-    if (c.size !== undefined) parts.push(`${c.size} B`);
+    const entry = c.state === "compressed" || c.state === "restored" ? manifest?.files[c.path] : undefined;
+    if (entry) parts.push(`${entry.size} B`);
     for (const e of encodings) {
-      const bytes = c.variants?.[e];
-      if (bytes !== undefined) parts.push(`${e} ${bytes} B`);
+      const variant = entry?.variants[e];
+      if (variant) parts.push(`${e} ${variant.size} B`);
     }
     return parts.join("  ");
   });

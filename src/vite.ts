@@ -96,7 +96,8 @@ export default function precompressor(options: PrecompressorPluginOptions = {}):
  */
 function viteDebug(): boolean {
   const namespaces = (process.env.DEBUG ?? "").split(/[\s,]+/).filter(Boolean);
-  return namespaces.some((n) => new RegExp(`^${n.replaceAll("*", ".*")}$`).test("vite:precompressor"));
+  const pattern = (n: string) => new RegExp(`^${n.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*")}$`);
+  return namespaces.some((n) => pattern(n).test("vite:precompressor"));
 }
 
 function failed(summary: Summary): PrecompressorError {

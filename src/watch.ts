@@ -12,7 +12,7 @@ export interface WatchOptions extends PrecompressOptions {
   debounceMs?: number;
   /** The watcher is in place (changes from now on are seen) and the first run starts. */
   onReady?: (dir: string) => void;
-  onRun: (summary: Summary, first: boolean) => void;
+  onRun: (summary: Summary, first: boolean) => void | Promise<void>;
   /** A re-run that threw (other than an abort); watching goes on. */
   onError: (error: unknown) => void;
 }
@@ -51,7 +51,7 @@ export function watch(options: WatchOptions): Promise<void> {
       running = true;
       pending = false;
       try {
-        options.onRun(await precompress(options), first);
+        await options.onRun(await precompress(options), first);
       } catch (error) {
         if (first || signal?.aborted) return finish(error);
         options.onError(error);

@@ -60,6 +60,10 @@ describe("config file", () => {
     const missing = await runCli(["site", "--config", "nope.json"], { cwd: dir });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--config .*nope\.json: no such file/);
+    await writeFile(join(dir, "conf", "x.yaml"), "encodings: [br]");
+    const yaml = await runCli(["site", "--config", "conf/x.yaml"], { cwd: dir });
+    assert.equal(yaml.code, 2);
+    assert.match(yaml.stderr, /x\.yaml: cannot load the config file: .*\.yaml/);
   });
 
   it("flags the user typed win over the file; flag defaults do not", async () => {
