@@ -45,7 +45,7 @@ async function interruptAndCheck(live: Live, dir: string): Promise<void> {
 }
 
 describe("--watch", () => {
-  it("re-runs after an edit, an added file in a new folder and a deletion; one line each; blind to its own writes", async () => {
+  it("re-runs after an edit, an added file in a new folder, a deletion and an edited .tar.gz; one line each; blind to its own writes", async () => {
     const dir = await tracked(copySite());
     const live = await startWatch(dir);
     try {
@@ -75,6 +75,11 @@ describe("--watch", () => {
         assert.equal(existsSync(join(dir, `assets/style.css${suffix}`)), false);
       assert.equal((await loadManifest(dir)).files["assets/style.css"], undefined);
       await verifyVariants(dir);
+
+      // A .gz whose base is no type we compress is a source of the site, not one of our variants.
+      await appendFile(join(dir, "downloads", "notes.tar.gz"), "appended bytes");
+      await live.waitFor(RERUN, 4);
+      await verifyVariants(dir); // its manifest entry has the new bytes' hash and size
     } finally {
       await interruptAndCheck(live, dir);
     }
