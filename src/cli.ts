@@ -2,10 +2,13 @@
 import { createRequire } from "node:module";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
+import { loadConfig } from "./config-file.js";
 import { PrecompressorError } from "./errors.js";
+import { readManifest } from "./manifest.js";
 import type { Encoding } from "./manifest-format.js";
 import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
-import { formatSummary } from "./report.js";
+import { formatChanges, formatRunLine, formatSummary } from "./report.js";
+import { watch } from "./watch.js";
 
 const EXIT_FAILED = 1;
 const DEFAULT_LAZY_CACHE = "node_modules/.cache/precompressor/lazy";
@@ -84,8 +87,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("-q, --quiet", "print nothing but errors")
     .option("--force", "allow a root or home folder as dir")
     .option("--shard <k/n>", "compress only job k's share of n; `merge` joins the n outputs")
-    .action(async (dir: string, flags: Record<string, unknown>) => {
-      process.exitCode = await runCompress(dir, flags);
+    .option("--config <path>", "config file (default: precompressor.config.* or package.json, searched upwards)")
+    .option("--verbose", "one line per changed file: state, path, bytes per encoding")
+    .option("--watch", "after the first run, re-run when files under dir change")
+    .action(async (dir: string, flags: Record<string, unknown>, cmd: Command) => {
+      process.exitCode = await runCompress(dir, flags, cmd);
     });
 
   program
@@ -151,11 +157,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
 }
 
-async function runCompress(dir: string, flags: Record<string, unknown>): Promise<number> {
+async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<number> {
   const json = flags.json === true;
   const quiet = flags.quiet === true || json;
+  const verbose = flags.verbose === true && !quiet;
+  const file = await loadConfig({ file: flags.config as string | undefined });
+  // The file's keys are the flags' names; a flag wins only if typed: commander's defaults are no one's choice.
+  for (const [key, value] of Object.entries(file?.config ?? {})) {
+    if (cmd.getOptionValueSource(key) !== "cli") flags[key] = value;
+  }
   const options: PrecompressOptions = {
-    dir,
+    dir: cmd.args.length > 0 ? dir : (file?.config.dir ?? dir),
     encodings: flags.encodings as Encoding[] | undefined,
     gzipLevel: flags.gzipLevel as number,
     brotliLevel: flags.brotliLevel as number,
@@ -177,13 +189,20 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
     shard: flags.shard as string | undefined,
     onWarning: (message) => console.error(`warning: ${message}`),
   };
-  const progress = quiet ? undefined : await createProgress();
-  options.onProgress = progress?.update;
+  if (flags.watch === true && (options.check || options.dryRun))
+    throw new PrecompressorError("E_BAD_OPTION", "--watch: cannot be combined with --check or --dry-run");
+  const output = { json, quiet, verbose };
   const interrupt = listenForSignals();
   options.signal = interrupt.signal;
-  let summary: Summary;
   try {
-    summary = await precompress(options);
+    const progress = quiet ? undefined : await createProgress();
+    options.onProgress = progress?.update;
+    if (flags.watch === true) {
+      await runWatch(options, progress, output);
+      return interrupt.exitCode();
+    }
+    const summary = await precompress(options).finally(() => progress?.stop());
+    return await report(summary, options, output);
   } catch (error) {
     if (error instanceof PrecompressorError && error.code === "E_ABORTED") {
       console.error(`error: ${error.message}`);
@@ -192,10 +211,42 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
     throw error;
   } finally {
     interrupt.dispose();
-    progress?.stop();
   }
+}
+
+type Output = { json: boolean; quiet: boolean; verbose: boolean };
+
+/** `--watch`: the first run reported in full, then one line per re-run, until a signal aborts `options.signal`. */
+async function runWatch(options: PrecompressOptions, progress: ProgressOutput | undefined, output: Output) {
+  let firstRun = true;
+  await watch({
+    ...options,
+    // A bar or 10% lines per re-run would drown the one summary line each prints.
+    onProgress: (p) => firstRun && progress?.update(p),
+    onReady: (dir) => output.quiet || console.error(`watching ${dir} for changes (Ctrl-C stops)`),
+    onRun: async (summary, first) => {
+      if (!first) return reportRerun(summary, output);
+      firstRun = false;
+      progress?.stop();
+      await report(summary, options, output);
+    },
+    // A failed re-run (a locked or vanished dir) is reported; the next change tries again.
+    onError: (error) => console.error(error instanceof PrecompressorError ? `error: ${error.message}` : error),
+  }).finally(() => progress?.stop());
+}
+
+/** `--verbose`'s lines; the bytes are the manifest's, read back once the run wrote it. */
+async function printChanges(summary: Summary): Promise<void> {
+  const { manifest } = await readManifest(summary.manifest);
+  for (const line of formatChanges(summary, manifest)) console.log(line);
+}
+
+/** The first run's output and exit code. */
+async function report(summary: Summary, options: PrecompressOptions, output: Output): Promise<number> {
+  const { json, quiet, verbose } = output;
   if (json) console.log(JSON.stringify(summary, null, 2));
-  else if (!quiet) console.log(formatSummary(summary));
+  if (verbose) await printChanges(summary);
+  if (!quiet) console.log(formatSummary(summary));
   if (options.check || options.dryRun) {
     const pending = summary.changes.filter((c) => c.state !== "unchanged");
     if (!json) for (const c of pending) console.log(`${c.state}: ${c.path}`);
@@ -206,6 +257,14 @@ async function runCompress(dir: string, flags: Record<string, unknown>): Promise
   }
   for (const f of summary.failures) console.error(`error: ${f.message}`);
   return summary.failures.length ? EXIT_FAILED : 0;
+}
+
+/** A `--watch` re-run: one line (one JSON line with `--json`), its files with `--verbose`, its failures. */
+async function reportRerun(summary: Summary, { json, quiet, verbose }: Output): Promise<void> {
+  if (json) console.log(JSON.stringify(summary));
+  if (verbose) await printChanges(summary);
+  if (!quiet) console.log(formatRunLine(summary));
+  for (const f of summary.failures) console.error(`error: ${f.message}`);
 }
 
 /**
@@ -233,7 +292,9 @@ function listenForSignals() {
 }
 
 /** A bar on a terminal; plain lines every 10% elsewhere (CI logs). */
-async function createProgress(): Promise<{ update: (p: Progress) => void; stop: () => void }> {
+type ProgressOutput = { update: (p: Progress) => void; stop: () => void };
+
+async function createProgress(): Promise<ProgressOutput> {
   if (!process.stderr.isTTY) {
     let lastTenth = -1;
     return {
@@ -259,7 +320,10 @@ async function createProgress(): Promise<{ update: (p: Progress) => void; stop: 
       started = true;
       bar.update(done, { path });
     },
-    stop: () => started && bar.stop(),
+    stop: () => {
+      if (started) bar.stop();
+      started = false;
+    },
   };
 }
 

@@ -1,6 +1,8 @@
 export { decodeVariant } from "./cache.js";
 export type { CleanOptions, CleanSummary } from "./clean.js";
 export { clean } from "./clean.js";
+export type { PrecompressorConfig } from "./config-file.js";
+export { defineConfig } from "./config-file.js";
 export type { ErrorCode } from "./errors.js";
 export { PrecompressorError } from "./errors.js";
 export type { LazyCompressor, LazyMetrics, LazyOptions, LazyVariant } from "./lazy.js";

@@ -1,4 +1,5 @@
 // Human-readable output of the CLI: the summary table.
+import type { Encoding, Manifest } from "./manifest-format.js";
 import type { Summary } from "./precompress.js";
 
 const LABEL = { gzip: "gzip", br: "brotli", zstd: "zstd" } as const;
@@ -49,4 +50,36 @@ export function formatSummary(s: Summary): string {
   ];
   for (const f of s.failures) lines.push(`failed: ${f.message}`);
   return lines.join("\n");
+}
+
+/**
+ * `--verbose`: one line per entry of `changes`, in its order: state, path, and for a file written or restored its
+ * bytes and each variant's, as the manifest records them (`compressed  app.js  5120 B  gzip 1514 B  br 1290 B`).
+ */
+export function formatChanges(s: Summary, manifest: Manifest | undefined): string[] {
+  const encodings = Object.keys(s.encodings) as Encoding[];
+  const width = Math.max(0, ...s.changes.map((c) => c.state.length));
+  return s.changes.map((c) => {
+    const parts = [c.state.padEnd(width), c.path];
+    const entry = c.state === "compressed" || c.state === "restored" ? manifest?.files[c.path] : undefined;
+    if (entry) parts.push(`${entry.size} B`);
+    for (const e of encodings) {
+      const variant = entry?.variants[e];
+      if (variant) parts.push(`${e} ${variant.size} B`);
+    }
+    return parts.join("  ");
+  });
+}
+
+/** One line per run (the build plugins, `--watch`): states, bytes before and after the smallest encoding, time. */
+export function formatRunLine(s: Summary): string {
+  const st = s.states;
+  const best = Object.entries(s.encodings).sort(([, a], [, b]) => a.bytesAfter - b.bytesAfter)[0];
+  const bytes = best
+    ? `; ${LABEL[best[0] as keyof typeof LABEL]} ${formatBytes(best[1].bytesBefore)} -> ${formatBytes(best[1].bytesAfter)}`
+    : "";
+  return (
+    `${s.files} ${s.files === 1 ? "file" : "files"}: ${st.compressed} compressed, ${st.restored} restored, ${st.unchanged} unchanged, ` +
+    `${st.removed} removed, ${st.failed} failed${bytes} in ${(s.durationMs / 1000).toFixed(2)} s`
+  );
 }
