@@ -1,9 +1,11 @@
 // Flags in, library call, output out. Nothing here that the library should know.
 import { createRequire } from "node:module";
+import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
 import { PrecompressorError } from "./errors.js";
 import type { Encoding } from "./manifest-format.js";
+import { markCacheDir } from "./ownership.js";
 import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
 import { formatSummary } from "./report.js";
 
@@ -101,6 +103,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--lazy-cache-dir <path>", "where lazy mode keeps its variants", DEFAULT_LAZY_CACHE)
     .action(async (dir: string, flags: { port: number; host: string; lazy?: boolean; lazyCacheDir: string }) => {
       const { startServer } = await import("./serve.js");
+      // Refused before listening: a folder with someone else's files is never a lazy cache.
+      if (flags.lazy) await markCacheDir(resolve(flags.lazyCacheDir), "--lazy-cache-dir");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
       const server = await startServer({ dir, port: flags.port, host: flags.host, lazy });
       console.log(`serving ${dir} at ${server.url}`);

@@ -77,7 +77,9 @@ function isAlive(pid: number): boolean {
 }
 
 async function tempFiles(dir: string): Promise<string[]> {
-  return ((await readdir(dir, { recursive: true })) as string[]).filter((f) => f.endsWith(".pctmp"));
+  return ((await readdir(dir, { recursive: true })) as string[]).filter((f) =>
+    /^\.pc-[0-9a-f]{20}\.tmp$/.test(f.split("/").pop() ?? ""),
+  );
 }
 
 /** What a reader of the manifest may rely on at any instant: every listed variant is there and decodes to its source. */
