@@ -109,6 +109,16 @@ async function hasCacheTag(dir: string): Promise<boolean> {
 }
 
 /**
+ * An entry folder of ours, a tagged cache folder, or (caches from before tags, like the lazy
+ * cache under the build's) a folder holding only entry folders.
+ */
+async function isOurs(path: string, entryFolder: boolean): Promise<boolean> {
+  if (entryFolder || (await hasCacheTag(path))) return true;
+  const names = await readdir(path).catch(() => undefined);
+  return names !== undefined && names.length > 0 && names.every((n) => isCacheLevel(0, n));
+}
+
+/**
  * Make `dir` a cache folder of ours, or refuse it. A missing or empty folder is created and
  * tagged; a tagged one is used; a folder holding only our entries (a cache from before tags) is
  * tagged. Any other non-empty folder belongs to someone else: `E_INPUT_REFUSED`, and nothing in it is touched.
@@ -123,11 +133,10 @@ export async function markCacheDir(dir: string, what: string): Promise<void> {
     });
   });
   if (names?.includes(CACHE_TAG) && (await hasCacheTag(dir))) return;
-  if (names?.length) {
-    for (const name of names) {
-      const ours = isCacheLevel(0, name) || (await hasCacheTag(join(dir, name)));
-      if (!ours) throw refused(dir, what, `it holds files precompressor did not make (${JSON.stringify(name)})`);
-    }
+  for (const name of names ?? []) {
+    // The tag itself may be mid-write by a process tagging the folder at this moment.
+    if (name === CACHE_TAG || (await isOurs(join(dir, name), isCacheLevel(0, name)))) continue;
+    throw refused(dir, what, `it holds files precompressor did not make (${JSON.stringify(name)})`);
   }
   try {
     await mkdir(dir, { recursive: true });

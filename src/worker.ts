@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import {
   createReadStream,
   createWriteStream,
+  lstatSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -174,7 +175,7 @@ async function run(task: CompressTask): Promise<CompressResult> {
     const after = readStep(task.path, () => statSync(task.path));
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changedDuringRun(task.path);
     const result = commit(task, pending, hash, before);
-    if (result.ok) result.deltas = commitDeltas(task, deltas, before.mtimeMs / 1000, result.failures);
+    if (result.ok && deltas.length) result.deltas = commitDeltas(task, deltas, before.mtimeMs / 1000, result.failures);
     return result;
   } finally {
     for (const p of pending) if ("temp" in p) rmSync(p.temp, { force: true });
@@ -284,9 +285,11 @@ async function variantMatches(variantPath: string, recorded: VariantEntry | unde
   return (await hashOf(variantPath, s.size)) === recorded.hash;
 }
 
+/** A regular file at `path` itself: a symlink in a variant's place is never taken for ours. */
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return statSync(path);
+    const s = lstatSync(path);
+    return s.isFile() ? s : undefined;
   } catch {
     return undefined;
   }
@@ -441,6 +444,8 @@ function commitDeltas(
 ): DeltaEntry[] {
   const rel = task.deltas?.rel ?? "";
   const listed: DeltaEntry[] = [];
+  // Deltas sit beside the source, so the same folder must be proved inside the root.
+  if (!containedSync(task.realRoot, task.path)) return listed;
   for (const d of deltas) {
     const path = deltaPath(task.path, rel, d.entry.file);
     // A delta is an extra: one whose name is too long is not written, and not a failure.

@@ -1,7 +1,8 @@
 // What precompressor may delete, overwrite and write: issue #13's cases, each through the real CLI
 // (a child process), real files, and a real server where the case is about what gets served.
 import assert from "node:assert/strict";
-import { chmod, chown, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { chmod, chown, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { deltaFileName } from "../src/delta.js";
@@ -123,6 +124,23 @@ describe("ownership: what a build deletes", () => {
     assert.match(cleaned.stderr, /link\/a\.txt\.gz: its folder leads outside/);
   });
 
+  it("a symlink or a FIFO in a variant's place is replaced, never written through; the target outside is untouched", async () => {
+    const parent = await track(tempDir("slot-attack-"));
+    const dir = join(parent, "site");
+    await mkdir(dir);
+    await writeFile(join(dir, "a.js"), text());
+    await writeFile(join(dir, "b.js"), text());
+    await writeFile(join(parent, "target.txt"), "outside");
+    await symlink(join(parent, "target.txt"), join(dir, "a.js.br"));
+    execFileSync("mkfifo", [join(dir, "b.js.gz")]);
+    const r = await runCli([dir, "--no-cache", "--quiet"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await readFile(join(parent, "target.txt"), "utf8"), "outside");
+    assert.ok((await lstat(join(dir, "a.js.br"))).isFile());
+    assert.ok((await lstat(join(dir, "b.js.gz"))).isFile());
+    await verifyVariants(dir);
+  });
+
   it("case 5: --include or --exclude reaching outside dir is a usage error naming the flag; nothing is written", async () => {
     const parent = await track(tempDir("include-"));
     const dir = join(parent, "site");
@@ -223,6 +241,19 @@ describe("ownership: cache folders", () => {
     await onSite.close();
     assert.match(errors.join("\n"), /refusing to use it as a cache folder/);
     assert.deepEqual(await snapshot(siteDir), siteBefore, "the served folder is intact");
+  });
+
+  it("a cache from before tags (only entry folders, also a lazy/ folder of them) is adopted and tagged", async () => {
+    const cache = await track(tempDir("legacy-cache-"));
+    await mkdir(join(cache, "AbCdEfGhIjKlMnOp", "xy"), { recursive: true });
+    await mkdir(join(cache, "lazy", "QrStUvWxYzAbCdEf"), { recursive: true });
+    await markCacheDir(cache, "--cache-dir");
+    assert.ok((await readdir(cache)).includes(CACHE_TAG));
+    const mixed = await track(tempDir("mixed-cache-"));
+    await mkdir(join(mixed, "AbCdEfGhIjKlMnOp"));
+    await writeFile(join(mixed, "readme.txt"), "mine");
+    await assert.rejects(markCacheDir(mixed, "--cache-dir"), { code: "E_INPUT_REFUSED", message: /"readme\.txt"/ });
+    assert.deepEqual((await readdir(mixed)).sort(), ["AbCdEfGhIjKlMnOp", "readme.txt"]);
   });
 
   it("the build's --cache-dir: a foreign non-empty folder is refused; foreign files in a tagged one survive eviction", async () => {
