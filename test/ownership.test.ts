@@ -9,6 +9,7 @@ import { deltaFileName } from "../src/delta.js";
 import { hashBytes } from "../src/hash.js";
 import { createLazyCompressor } from "../src/lazy.js";
 import { CACHE_TAG, isOwnTemp, markCacheDir } from "../src/ownership.js";
+import { precompress } from "../src/precompress.js";
 import { startServer } from "../src/serve.js";
 import compressFile from "../src/worker.js";
 import {
@@ -157,6 +158,10 @@ describe("ownership: what a build deletes", () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, new RegExp(`error: ${args[0]}: "${args[1]?.replace(/[.*/]/g, "\\$&")}" reaches outside`));
     }
+    await assert.rejects(precompress({ dir, include: ["../outside/**"], cache: false }), {
+      code: "E_BAD_OPTION",
+      message: '--include: "../outside/**" reaches outside the folder (absolute or with a ".." segment)',
+    });
     assert.deepEqual(await readdir(join(parent, "outside")), ["x.js"]);
     assert.deepEqual(await readdir(dir), ["index.html"]);
   });
