@@ -170,11 +170,15 @@ async function run(task: CompressTask): Promise<CompressResult> {
       for (const job of task.jobs) pending.push(await produce(task, job, hash, before.size, source));
     }
     // The source must be the bytes we hashed and encoded, or nothing is put in place.
+    const deltaFailures: VariantFailure[] = [];
     const deltas =
-      source && task.deltas && !task.dryRun ? await produceDeltas(task, task.deltas, hash, source, pending) : [];
+      source && task.deltas && !task.dryRun
+        ? await produceDeltas(task, task.deltas, hash, source, pending, deltaFailures)
+        : [];
     const after = readStep(task.path, () => statSync(task.path));
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changedDuringRun(task.path);
     const result = commit(task, pending, hash, before);
+    if (result.ok) result.failures.push(...deltaFailures);
     if (result.ok && deltas.length) result.deltas = commitDeltas(task, deltas, before.mtimeMs / 1000, result.failures);
     return result;
   } finally {
@@ -392,6 +396,7 @@ async function produceDeltas(
   hash: string,
   source: Buffer,
   pending: Pending[],
+  failures: VariantFailure[],
 ): Promise<PendingDelta[]> {
   const sizes = pending
     .map((p) => ("entry" in p ? p.entry?.size : undefined))
@@ -413,8 +418,18 @@ async function produceDeltas(
         out.push({ entry: recorded });
         continue;
       }
-      bytes ??= readFileSync(dictionary.path);
-      const delta = await encodeDelta(encoding, source, bytes, level);
+      // A delta is an extra: an unreadable dictionary or a failing encoder costs this delta only.
+      let delta: Buffer;
+      try {
+        bytes ??= readStep(dictionary.path, () => readFileSync(dictionary.path));
+        delta = await encodeDelta(encoding, source, bytes, level);
+      } catch (error) {
+        const path = deltaPath(task.path, job.rel, file);
+        const f =
+          error instanceof TaskFailure ? error : failure("E_COMPRESS", path, `${encoding} encoder failed`, error);
+        failures.push({ code: f.code, message: f.message });
+        continue;
+      }
       if (delta.length < best)
         out.push({
           entry: { dict: dictionary.hash, encoding, size: delta.length, hash: hashBytes(delta), file },
