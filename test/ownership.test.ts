@@ -304,6 +304,7 @@ describe("ownership: a variant that cannot be written", () => {
     assert.equal(manifest.files["index.html"]?.variants.br, undefined);
     assert.ok(manifest.files["index.html"]?.variants.gzip);
     assert.equal(summary.states.compressed, 7, "every other file is done");
+    assert.ok((await stat(join(dir, "index.html.br"))).isDirectory(), "the directory is left alone");
     await verifyVariants(dir, manifest);
     const res = await served(dir, "/index.html", "br");
     assert.equal(res.status, 200);
