@@ -2,17 +2,7 @@
 // renamed into place, so a reader (or a crash) never sees a torn file.
 import { renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { rename, rm, utimes, writeFile } from "node:fs/promises";
-
-/** Temp files carry this suffix; a run sweeps any that a killed run left behind. */
-export const TEMP_SUFFIX = ".pctmp";
-
-let counter = 0;
-
-/** A unique temp path beside `path`. */
-export function tempPathFor(path: string): string {
-  counter += 1;
-  return `${path}.${process.pid}-${process.hrtime.bigint().toString(36)}-${counter}${TEMP_SUFFIX}`;
-}
+import { tempPathFor } from "./ownership.js";
 
 /**
  * Write `bytes` to `path` atomically; with `mtime` (seconds), the file gets that modification time
@@ -21,7 +11,8 @@ export function tempPathFor(path: string): string {
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string, mtime?: number): Promise<void> {
   const temp = tempPathFor(path);
   try {
-    await writeFile(temp, bytes);
+    // "wx": a temp name is never an existing file, not even one that looks like ours.
+    await writeFile(temp, bytes, { flag: "wx" });
     if (mtime) await utimes(temp, mtime, mtime);
     await rename(temp, path);
   } catch (error) {
@@ -37,7 +28,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
 export function writeFileAtomicSync(path: string, bytes: Uint8Array | string, mtime?: number): void {
   const temp = tempPathFor(path);
   try {
-    writeFileSync(temp, bytes);
+    writeFileSync(temp, bytes, { flag: "wx" });
     if (mtime) utimesSync(temp, mtime, mtime);
     renameSync(temp, path);
   } catch (error) {

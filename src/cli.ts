@@ -1,11 +1,13 @@
 // Flags in, library call, output out. Nothing here that the library should know.
 import { createRequire } from "node:module";
+import { resolve } from "node:path";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "./clean.js";
 import { loadConfig } from "./config-file.js";
 import { PrecompressorError } from "./errors.js";
 import { readManifest } from "./manifest.js";
 import type { Encoding } from "./manifest-format.js";
+import { markCacheDir } from "./ownership.js";
 import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
 import { formatChanges, formatRunLine, formatSummary } from "./report.js";
 import { watch } from "./watch.js";
@@ -132,6 +134,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     )
     .action(async (dir: string, flags: ServeFlags) => {
       const { startServer } = await import("./serve.js");
+      // Refused before listening: a folder with someone else's files is never a lazy cache.
+      if (flags.lazy) await markCacheDir(resolve(flags.lazyCacheDir), "--lazy-cache-dir");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
       const { port, host, staleWhileRevalidate } = flags;
       const server = await startServer({ dir, port, host, lazy, staleWhileRevalidate });

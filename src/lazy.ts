@@ -1,15 +1,16 @@
 // Lazy mode: compress on first request what the build did not, once per content, into a
 // bounded on-disk cache, off the event loop, never making a request wait past maxWaitMs.
 import type { Stats } from "node:fs";
-import { mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/promises";
+import { realpath, rm, stat, utimes } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Piscina } from "piscina";
-import { cacheEntryPath, evictCache } from "./cache.js";
+import { cacheEntryPath, emptyCache, evictCache } from "./cache.js";
 import { PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "./formats.js";
 import { hashFile } from "./hash.js";
 import type { LazyOutcome, LazyTask } from "./lazy-worker.js";
 import type { Encoding } from "./manifest-format.js";
+import { markCacheDir } from "./ownership.js";
 import { settingsDigest } from "./settings.js";
 import { ZSTD_MAX_LEVEL } from "./zstd.js";
 
@@ -229,7 +230,8 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
   // Real paths, once: the root's to contain requests, the cache's so it is never served from.
   const places = track(
     (async () => {
-      await mkdir(cacheDir, { recursive: true });
+      // Created and tagged, or refused when it holds someone else's files: never emptied.
+      await markCacheDir(cacheDir, "lazy.cacheDir");
       return { root: await realpath(root), cache: await realpath(cacheDir) };
     })(),
   );
@@ -237,7 +239,11 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
     // An earlier run or a smaller maxSize may have left the folder over the bound.
     () => evict(),
     (cause) =>
-      onError(new PrecompressorError("E_INPUT_NOT_FOUND", `lazy mode: ${(cause as Error).message}`, { cause })),
+      onError(
+        cause instanceof PrecompressorError
+          ? cause
+          : new PrecompressorError("E_INPUT_NOT_FOUND", `lazy mode: ${(cause as Error).message}`, { cause }),
+      ),
   );
 
   /** The real path of an eligible regular file inside the root, with its stat; `undefined` otherwise. */
@@ -483,9 +489,14 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
       if (rel === undefined) {
         entries.clear();
         sources.clear();
-        // Empty the folder, keep it: another process may be about to write into it.
-        const names = await readdir(cacheDir).catch(() => []);
-        await Promise.all(names.map((name) => rm(join(cacheDir, name), { recursive: true, force: true })));
+        // Our entries only, and the folder stays: another process may be about to write into it.
+        if (
+          await places.then(
+            () => true,
+            () => false,
+          )
+        )
+          await emptyCache(cacheDir);
         return;
       }
       const found = await locate(rel);

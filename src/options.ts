@@ -41,6 +41,16 @@ function integerIn(option: string, value: number, min: number, max: number): num
   return value;
 }
 
+/** A glob that could reach outside `dir`: absolute (also `C:`), or with a `..` segment. */
+function globs(option: string, patterns: string[] | undefined): string[] {
+  for (const pattern of patterns ?? []) {
+    const body = pattern.replace(/^!+/, "");
+    const leaves = /^([/\\]|[A-Za-z]:)/.test(body) || body.split(/[/\\]/).includes("..");
+    if (leaves) throw bad(option, `"${pattern}" reaches outside the folder (absolute or with a ".." segment)`);
+  }
+  return patterns ?? [];
+}
+
 export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
   const dir = resolve(options.dir ?? "dist");
   // A home folder or `/` is almost certainly a typo, and compressing it writes everywhere.
@@ -77,8 +87,8 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     levels,
     minSize: integerIn("--min-size", options.minSize ?? 1024, 0, Number.MAX_SAFE_INTEGER),
     minRatio,
-    include: options.include?.length ? options.include : ["**/*"],
-    exclude: options.exclude ?? [],
+    include: options.include?.length ? globs("--include", options.include) : ["**/*"],
+    exclude: globs("--exclude", options.exclude),
     followSymlinks: options.followSymlinks ?? false,
     concurrency,
     manifestPath: options.manifest

@@ -1,11 +1,10 @@
 // The library's one job: bring a directory's variants and manifest up to date.
 
-import { rm, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import fg from "fast-glob";
-import { TEMP_SUFFIX } from "./atomic.js";
 import { evictCache } from "./cache.js";
 import { DELTA_ENCODINGS, deltaSupport } from "./delta.js";
 import { type ErrorCode, PrecompressorError } from "./errors.js";
@@ -14,6 +13,7 @@ import { acquireLock, LOCK_NAME } from "./lock.js";
 import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "./manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 import { type ResolvedOptions, resolveOptions } from "./options.js";
+import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree } from "./ownership.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
@@ -105,8 +105,13 @@ export interface Summary {
   /** Files listed in the manifest (served), and how many of them had each state. */
   files: number;
   states: Record<"compressed" | "restored" | "unchanged" | "removed" | "failed", number>;
-  /** Files not compressed, by reason. */
-  skipped: { type: number; minSize: number };
+  /** Files not compressed (or not in every encoding), by reason. */
+  skipped: {
+    type: number;
+    minSize: number;
+    /** Files with a variant whose own name would pass the file system's 255-byte limit: listed, served identity. */
+    nameTooLong: number;
+  };
   encodings: Partial<Record<Encoding, EncodingTotals>>;
   /** RFC 9842 deltas in place after the run, per encoding (with `dictionaryFrom`). */
   deltas: Partial<Record<DeltaEncoding, { files: number; bytes: number }>>;
@@ -138,14 +143,21 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     warnings.push(message);
     options.onWarning?.(message);
   };
+  // A cache folder that is not ours is refused before anything is written.
+  if (opts.cacheDir && !opts.dryRun) await markCacheDir(opts.cacheDir, "--cache-dir");
+  const realRoot = await realpath(opts.dir);
   const release = opts.dryRun ? undefined : await acquireLock(join(opts.dir, LOCK_NAME));
+  // Removing is always of our own files, proven inside the root; what cannot go is a warning.
+  const remove = async (paths: string[]) => {
+    for (const problem of await Promise.all(paths.map((p) => removeOwned(realRoot, p)))) if (problem) warn(problem);
+  };
   try {
     const { manifest: previous, warnings: manifestWarnings } = await readPrevious(opts);
     for (const message of manifestWarnings) warn(message);
     const scanned = await scan(opts);
     for (const message of scanned.warnings) warn(message);
-    if (!opts.dryRun) await Promise.all(scanned.temps.map((t) => rm(t, { force: true })));
-    const run = new Run(opts, previous, scanned.files, options.onProgress);
+    if (!opts.dryRun) await remove(scanned.temps);
+    const run = new Run(opts, realRoot, previous, scanned.files, options.onProgress);
     for (const folder of scanned.unreadable) run.unreadableFolder(folder);
     const releases = opts.dictionaryFrom.length ? await indexReleases(opts.dictionaryFrom) : undefined;
     const tasks = await run.plan(releases, warn);
@@ -156,15 +168,15 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     const interrupted = await run.execute(tasks, options.signal);
     const summary = run.summarise(warnings);
     if (!opts.dryRun) {
-      await run.removeInterrupted(interrupted);
+      await remove(run.interruptedVariants(interrupted));
       // Variants are in place before the manifest names them; orphans go only once it no longer does.
       const next = run.manifest();
       // A run that had nothing to do leaves the file (and its mtime, which servers watch) alone.
       if (tasks.length || JSON.stringify(next) !== JSON.stringify(previous))
         await writeManifest(opts.manifestPath, next);
-      await Promise.all(run.orphanVariants().map((p) => rm(p, { force: true })));
+      await remove(run.orphanVariants());
       if (options.signal?.aborted) {
-        await sweepTemps(opts.dir);
+        await remove(await ownTemps(opts.dir));
         throw new PrecompressorError(
           "E_ABORTED",
           `${opts.dir}: interrupted; finished files are in the manifest, the rest is redone next run`,
@@ -192,10 +204,10 @@ async function readPrevious(opts: ResolvedOptions): Promise<ManifestRead> {
   return { manifest: whole.manifest, warnings: [...read.warnings, ...whole.warnings] };
 }
 
-/** Temp files of workers that were stopped mid-write. */
-async function sweepTemps(dir: string): Promise<void> {
-  const temps = await fg(`**/*${TEMP_SUFFIX}`, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
-  await Promise.all(temps.map((t) => rm(t, { force: true })));
+/** Temp files of workers that were stopped mid-write: our exact name pattern, nothing else. */
+async function ownTemps(dir: string): Promise<string[]> {
+  const temps = await fg("**/.pc-*.tmp", { cwd: dir, dot: true, absolute: true, suppressErrors: true });
+  return temps.filter((t) => isOwnTemp(basename(t)));
 }
 
 async function assertDirectory(dir: string, flag = ""): Promise<void> {
@@ -213,7 +225,9 @@ class Run {
   private readonly changes: { path: string; state: FileState }[] = [];
   private readonly failures: Summary["failures"] = [];
   private readonly failed = new Set<string>();
-  private readonly skipped = { type: 0, minSize: 0 };
+  private readonly skipped = { type: 0, minSize: 0, nameTooLong: 0 };
+  /** Encodings each file cannot have because the variant's own name is too long. */
+  private readonly tooLong = new Map<string, Set<Encoding>>();
   private readonly served: ScannedFile[];
   /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
   private readonly slots = new Map<string, number>();
@@ -221,6 +235,7 @@ class Run {
 
   constructor(
     private readonly opts: ResolvedOptions,
+    private readonly realRoot: string,
     private readonly previous: Manifest | undefined,
     files: ScannedFile[],
     private readonly onProgress: PrecompressOptions["onProgress"],
@@ -348,10 +363,9 @@ class Run {
     }
   }
 
-  /** A stopped worker may have replaced some of a file's variants and not others: remove them all. */
-  async removeInterrupted(interrupted: CompressTask[]): Promise<void> {
-    const paths = interrupted.flatMap((t) => t.jobs.map((j) => t.path + VARIANT_SUFFIX[j.encoding]));
-    await Promise.all(paths.map((p) => rm(p, { force: true })));
+  /** A stopped worker may have replaced some of a file's variants and not others: they all go. */
+  interruptedVariants(interrupted: CompressTask[]): string[] {
+    return interrupted.flatMap((t) => t.jobs.map((j) => t.path + VARIANT_SUFFIX[j.encoding]));
   }
 
   /** The last manifest, minus the variants of every file a worker is about to process. */
@@ -393,11 +407,20 @@ class Run {
       return [];
     }
     this.eligible.add(file.rel);
-    return this.opts.encodings.map((encoding) => ({
+    const fits = this.opts.encodings.filter((e) => nameFits(file.path + VARIANT_SUFFIX[e]));
+    for (const e of this.opts.encodings) if (!fits.includes(e)) this.skipName(file.rel, e);
+    return fits.map((encoding) => ({
       encoding,
       level: this.opts.levels[encoding],
       digest: this.digests[encoding] as string,
     }));
+  }
+
+  /** A variant skipped for its name's length: the file is counted once among the skips. */
+  private skipName(rel: string, encoding: Encoding): void {
+    const set = this.tooLong.get(rel) ?? new Set();
+    if (set.size === 0) this.skipped.nameTooLong += 1;
+    this.tooLong.set(rel, set.add(encoding));
   }
 
   /** The fast path: same size and mtime, same settings, variants present with their recorded sizes. Nothing is read. */
@@ -406,13 +429,16 @@ class Run {
     return jobs.every(({ encoding, digest }) => {
       if (this.previous?.settings[encoding] !== digest) return false;
       const onDisk = this.slots.get(file.rel + VARIANT_SUFFIX[encoding]);
-      return onDisk === prev.variants[encoding]?.size;
+      if (onDisk !== prev.variants[encoding]?.size) return false;
+      // No variant recorded: not worth it, or a write that failed last time and must be retried.
+      return prev.variants[encoding] !== undefined || slotIsFree(file.path + VARIANT_SUFFIX[encoding]);
     });
   }
 
   private taskFor(file: ScannedFile, jobs: EncodingJob[], prev: ManifestEntry | undefined): CompressTask {
     return {
       path: file.path,
+      realRoot: this.realRoot,
       kind: brotliKindOf(file.rel),
       jobs,
       minRatio: this.opts.minRatio,
@@ -446,7 +472,17 @@ class Run {
       variants: result.variants,
       ...(result.deltas.length ? { deltas: result.deltas } : {}),
     });
-    const state = this.stateOf(rel, Object.values(result.outcomes));
+    const outcomes = Object.values(result.outcomes);
+    for (const [encoding, outcome] of Object.entries(result.outcomes) as [Encoding, EncodingOutcome][])
+      if (outcome === "name-too-long") this.skipName(rel, encoding);
+    // Listed all the same (served identity where a variant is missing), and reported.
+    if (result.failures.length) {
+      this.failed.add(rel);
+      for (const f of result.failures) this.failures.push({ path: rel, ...f });
+      this.changes.push({ path: rel, state: "failed" });
+      return;
+    }
+    const state = this.stateOf(rel, outcomes);
     if (state) this.changes.push({ path: rel, state });
   }
 
@@ -503,7 +539,8 @@ class Run {
         totals.bytesBefore += entry.size;
         totals.bytesAfter += variant?.size ?? entry.size;
         if (variant) totals.files += 1;
-        else if (!this.opts.dryRun) totals.notWorthIt += 1;
+        else if (!this.opts.dryRun && !this.tooLong.get(rel)?.has(encoding) && !this.failed.has(rel))
+          totals.notWorthIt += 1;
       }
       encodings[encoding] = totals;
     }

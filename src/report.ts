@@ -45,7 +45,7 @@ export function formatSummary(s: Summary): string {
     table(rows),
     "",
     `${s.files} files in manifest: ${st.compressed} compressed, ${st.restored} restored from cache, ${st.unchanged} unchanged, ${st.removed} removed, ${st.failed} failed`,
-    `skipped: ${s.skipped.type} not a compressible type, ${s.skipped.minSize} below --min-size`,
+    `skipped: ${s.skipped.type} not a compressible type, ${s.skipped.minSize} below --min-size, ${s.skipped.nameTooLong} with a variant name over 255 bytes (served identity)`,
     `time: ${(s.durationMs / 1000).toFixed(2)} s${s.dryRun ? " (dry run: nothing written)" : ""}`,
   ];
   for (const f of s.failures) lines.push(`failed: ${f.message}`);

@@ -1,9 +1,10 @@
 // Walk the root and list candidate files; classification happens in precompress.ts.
 import { lstatSync, readdir, type Stats, statSync } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
-import { dirname, relative, sep } from "node:path";
+import { basename, dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
-import { TEMP_SUFFIX } from "./atomic.js";
+import { isOwnTemp } from "./ownership.js";
+import { isSafeRelativePath } from "./paths.js";
 
 export interface ScanOptions {
   dir: string;
@@ -30,12 +31,15 @@ export interface ScanResult {
   unreadable: string[];
 }
 
+const TEMP_GLOB = "**/.pc-*.tmp";
+
 /** Always skipped: dependencies. */
 const ALWAYS_IGNORED = ["**/node_modules/**"];
 
 export async function scan(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = { files: [], temps: [], warnings: [], unreadable: [] };
-  const entries = await fg(options.include, {
+  // Our temp files are dotfiles, which the user's globs do not match: one more pattern, same walk.
+  const entries = await fg([...options.include, TEMP_GLOB], {
     cwd: options.dir,
     dot: false,
     onlyFiles: true,
@@ -52,8 +56,10 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
   // the same calls sent through libuv's pool cost several times that in thread hand-offs.
   const paths = entries.map((rel) => `${options.dir}${sep}${rel}`);
   const statOf = options.followSymlinks ? statSync : lstatSync;
-  const stats = entries.map((rel, i) => {
-    if (rel.endsWith(TEMP_SUFFIX)) return undefined;
+  const stats = entries.map((rel, i): Stats | null | undefined | false => {
+    if (isOwnTemp(basename(rel))) return undefined;
+    // A dotfile only our temp glob matched: not a file of the site (dotfiles are not listed).
+    if (/^\.pc-.*\.tmp$/s.test(basename(rel))) return false;
     try {
       return statOf(paths[i] as string);
     } catch {
@@ -64,11 +70,15 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
     const path = paths[i] as string;
     const s = stats[i];
     if (s === undefined) result.temps.push(path);
+    else if (s === false) return;
     // Names that are not valid UTF-8 come back altered and cannot be opened again.
     else if (s === null)
       result.warnings.push(
         `${JSON.stringify(rel)}: cannot be opened under its listed name (not valid UTF-8?); skipped`,
       );
+    // A manifest key with a control character or a backslash is never acted on (src/paths.ts): not listed.
+    else if (!isSafeRelativePath(rel))
+      result.warnings.push(`${JSON.stringify(rel)}: a name with a control character or a backslash; not listed`);
     else if (s.isFile()) result.files.push({ rel, path, size: s.size, mtimeMs: s.mtimeMs });
   });
   result.files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));

@@ -1,10 +1,10 @@
 // `--watch`: re-run precompress when sources under dir change, debounced, blind to its own writes.
 import { watch as watchFs } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
-import { TEMP_SUFFIX } from "./atomic.js";
 import { isCompressible, VARIANT_SUFFIX } from "./formats.js";
 import { LOCK_NAME } from "./lock.js";
 import { MANIFEST_NAME } from "./manifest.js";
+import { isOwnTemp } from "./ownership.js";
 import { type PrecompressOptions, precompress, type Summary } from "./precompress.js";
 
 export interface WatchOptions extends PrecompressOptions {
@@ -82,7 +82,7 @@ export function watch(options: WatchOptions): Promise<void> {
 /** Files precompress itself writes: variants, deltas, the manifest, temp files and the lock. */
 function isOwnWrite(name: string, dir: string, manifest: string): boolean {
   const file = basename(name);
-  if (file === LOCK_NAME || file === MANIFEST_NAME || file.endsWith(TEMP_SUFFIX) || DELTA.test(file)) return true;
+  if (file === LOCK_NAME || file === MANIFEST_NAME || isOwnTemp(file) || DELTA.test(file)) return true;
   if (join(dir, name) === manifest) return true;
   // `app.js.br` is ours; `notes.tar.gz`, whose base is not a type we compress, is a source.
   const variant = VARIANT.exec(name);

@@ -9,24 +9,27 @@ import { createHash } from "node:crypto";
 import {
   createReadStream,
   createWriteStream,
+  lstatSync,
   readFileSync,
   renameSync,
   rmSync,
   type Stats,
   statSync,
+  unlinkSync,
   utimesSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { tempPathFor, writeFileAtomicSync } from "./atomic.js";
+import { writeFileAtomicSync } from "./atomic.js";
 import { readCache, writeCache } from "./cache.js";
 import { type BrotliKind, createEncodeStream, encodeBuffer, encodeBufferSync, STREAM_THRESHOLD } from "./codecs.js";
 import { deltaFileName, encodeDelta } from "./delta.js";
-import type { ErrorCode } from "./errors.js";
+import { type ErrorCode, systemReason } from "./errors.js";
 import { VARIANT_SUFFIX } from "./formats.js";
 import { formatDigest, hashBytes, hashFile } from "./hash.js";
 import type { DeltaEncoding, DeltaEntry, Encoding, VariantEntry } from "./manifest-format.js";
+import { containedSync, nameFits, slotIsFree, tempPathFor } from "./ownership.js";
 
 export interface EncodingJob {
   encoding: Encoding;
@@ -37,6 +40,8 @@ export interface EncodingJob {
 
 export interface CompressTask {
   path: string;
+  /** The root with symlinks resolved: nothing is written or removed unless its folder is inside. */
+  realRoot: string;
   kind: BrotliKind;
   /** Encodings to produce; empty for files that are only hashed and listed. */
   jobs: EncodingJob[];
@@ -62,7 +67,22 @@ export interface DeltaJob {
   dictionaries: { path: string; hash: string }[];
 }
 
-export type EncodingOutcome = "compressed" | "restored" | "unchanged" | "not-worth-it" | "would-write";
+export type EncodingOutcome =
+  | "compressed"
+  | "restored"
+  | "unchanged"
+  | "not-worth-it"
+  | "would-write"
+  /** The variant's own name would pass the file system's limit: skipped, served identity. */
+  | "name-too-long"
+  /** Encoding or writing failed: the variant is not listed, the failure is in `failures`. */
+  | "failed";
+
+/** A failure of one variant or delta; the file itself is still listed. */
+export interface VariantFailure {
+  code: ErrorCode;
+  message: string;
+}
 
 export type CompressResult =
   | {
@@ -73,6 +93,7 @@ export type CompressResult =
       variants: Partial<Record<Encoding, VariantEntry>>;
       deltas: DeltaEntry[];
       outcomes: Partial<Record<Encoding, EncodingOutcome>>;
+      failures: VariantFailure[];
     }
   | { ok: false; code: ErrorCode; message: string };
 
@@ -85,32 +106,58 @@ class TaskFailure extends Error {
   }
 }
 
+/** The one-line message of a failed step: the path, what failed, the system error once. */
+function failure(code: ErrorCode, path: string, what: string, error: unknown): TaskFailure {
+  return new TaskFailure(code, `${path}: ${what} (${systemReason(error)})`);
+}
+
+/** Reading the source: gone means it was removed during the run, anything else is a read error. */
+function readFailure(path: string, error: unknown): TaskFailure {
+  if (error instanceof TaskFailure) return error;
+  if ((error as NodeJS.ErrnoException).code === "ENOENT")
+    return failure("E_SOURCE_CHANGED", path, "removed during the run", error);
+  return failure("E_READ", path, "cannot read", error);
+}
+
+function readStep<T>(path: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    throw readFailure(path, error);
+  }
+}
+
 /** An encoded result waiting to be put in place once the source is known not to have changed. */
 type Pending =
   | { encoding: Encoding; outcome: "compressed" | "restored"; bytes: Buffer; entry: VariantEntry; digest: string }
   | { encoding: Encoding; outcome: "compressed"; temp: string; entry: VariantEntry; digest: string }
   | { encoding: Encoding; outcome: "not-worth-it"; digest: string; cacheIt: boolean }
   | { encoding: Encoding; outcome: "unchanged"; entry: VariantEntry | undefined }
-  | { encoding: Encoding; outcome: "would-write" };
+  | { encoding: Encoding; outcome: "would-write" }
+  | { encoding: Encoding; outcome: "name-too-long" }
+  | { encoding: Encoding; outcome: "failed"; failure: VariantFailure };
 
 export default async function compressFile(task: CompressTask): Promise<CompressResult> {
   try {
     return await run(task);
   } catch (error) {
     if (error instanceof TaskFailure) return { ok: false, code: error.code, message: error.message };
-    const e = error as NodeJS.ErrnoException;
-    const code: ErrorCode = e.syscall === "open" || e.syscall === "read" || e.code === "EISDIR" ? "E_READ" : "E_WRITE";
-    return { ok: false, code, message: `${task.path}: ${e.code ?? ""} ${e.message}`.replace(/\s+/g, " ") };
+    // Every step names its own failure; reaching here is a bug, still reported as a one-liner.
+    return { ok: false, code: "E_READ", message: `${task.path}: ${systemReason(error)}` };
   }
 }
 
 async function run(task: CompressTask): Promise<CompressResult> {
-  const before = statSync(task.path);
+  const before = readStep(task.path, () => statSync(task.path));
   if (!before.isFile()) throw new TaskFailure("E_READ", `${task.path}: not a regular file`);
   const streaming = before.size > STREAM_THRESHOLD;
-  const source = streaming ? undefined : readFileSync(task.path);
+  const source = streaming ? undefined : readStep(task.path, () => readFileSync(task.path));
   if (source && source.length !== before.size) throw changedDuringRun(task.path);
-  const hash = source ? hashBytes(source) : await hashFile(task.path);
+  const hash = source
+    ? hashBytes(source)
+    : await hashFile(task.path).catch((error: unknown) => {
+        throw readFailure(task.path, error);
+      });
 
   const pending: Pending[] = [];
   try {
@@ -123,12 +170,16 @@ async function run(task: CompressTask): Promise<CompressResult> {
       for (const job of task.jobs) pending.push(await produce(task, job, hash, before.size, source));
     }
     // The source must be the bytes we hashed and encoded, or nothing is put in place.
+    const deltaFailures: VariantFailure[] = [];
     const deltas =
-      source && task.deltas && !task.dryRun ? await produceDeltas(task, task.deltas, hash, source, pending) : [];
-    const after = statSync(task.path);
+      source && task.deltas && !task.dryRun
+        ? await produceDeltas(task, task.deltas, hash, source, pending, deltaFailures)
+        : [];
+    const after = readStep(task.path, () => statSync(task.path));
     if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changedDuringRun(task.path);
     const result = commit(task, pending, hash, before);
-    if (result.ok) result.deltas = commitDeltas(task, deltas, before.mtimeMs / 1000);
+    if (result.ok) result.failures.push(...deltaFailures);
+    if (result.ok && deltas.length) result.deltas = commitDeltas(task, deltas, before.mtimeMs / 1000, result.failures);
     return result;
   } finally {
     for (const p of pending) if ("temp" in p) rmSync(p.temp, { force: true });
@@ -136,7 +187,7 @@ async function run(task: CompressTask): Promise<CompressResult> {
 }
 
 function changedDuringRun(path: string): TaskFailure {
-  return new TaskFailure("E_READ", `${path}: changed while it was being compressed; run again`);
+  return new TaskFailure("E_SOURCE_CHANGED", `${path}: changed while it was being compressed; run again`);
 }
 
 async function produce(
@@ -148,6 +199,7 @@ async function produce(
 ): Promise<Pending> {
   const { encoding, digest } = job;
   const variantPath = task.path + VARIANT_SUFFIX[encoding];
+  if (!nameFits(variantPath)) return { encoding, outcome: "name-too-long" };
   const prev = task.previous;
   if (prev && prev.hash === hash && prev.settings[encoding] === digest) {
     const recorded = prev.variants[encoding];
@@ -170,12 +222,20 @@ async function produce(
     }
   }
   const options = { level: job.level, size, kind: task.kind };
-  if (source) {
-    const bytes = encodeBufferSync(encoding, source, options) ?? (await encodeBuffer(encoding, source, options));
-    if (bytes.length > limit) return { encoding, outcome: "not-worth-it", digest, cacheIt: true };
-    return { encoding, outcome: "compressed", bytes, entry: { size: bytes.length, hash: hashBytes(bytes) }, digest };
+  try {
+    if (source) {
+      const bytes = encodeBufferSync(encoding, source, options) ?? (await encodeBuffer(encoding, source, options));
+      if (bytes.length > limit) return { encoding, outcome: "not-worth-it", digest, cacheIt: true };
+      return { encoding, outcome: "compressed", bytes, entry: { size: bytes.length, hash: hashBytes(bytes) }, digest };
+    }
+    return await streamToTemp(task.path, variantPath, encoding, options, limit, digest);
+  } catch (error) {
+    // The source's own read errors fail the file; an encoder or a temp write fails this variant only.
+    if (error instanceof TaskFailure && error.code !== "E_COMPRESS" && error.code !== "E_WRITE") throw error;
+    const f =
+      error instanceof TaskFailure ? error : failure("E_COMPRESS", variantPath, `${encoding} encoder failed`, error);
+    return { encoding, outcome: "failed", failure: { code: f.code, message: f.message } };
   }
-  return streamToTemp(task.path, variantPath, encoding, options, limit, digest);
 }
 
 async function streamToTemp(
@@ -187,6 +247,7 @@ async function streamToTemp(
   digest: string,
 ): Promise<Pending> {
   const temp = tempPathFor(variantPath);
+  if (!nameFits(temp)) throw new TaskFailure("E_WRITE", `${temp}: temp name too long`);
   const hasher = createHash("sha256");
   let written = 0;
   const tap = new Transform({
@@ -196,11 +257,21 @@ async function streamToTemp(
       done(null, chunk);
     },
   });
+  // Which end failed decides the code: the source (read), the encoder, or the temp file (write).
+  const input = createReadStream(path);
+  const encoder = createEncodeStream(encoding, options);
+  const output = createWriteStream(temp, { flags: "wx" });
+  const failed: { step?: "read" | "compress" | "write" } = {};
+  input.once("error", () => (failed.step ??= "read"));
+  encoder.once("error", () => (failed.step ??= "compress"));
+  output.once("error", () => (failed.step ??= "write"));
   try {
-    await pipeline(createReadStream(path), createEncodeStream(encoding, options), tap, createWriteStream(temp));
+    await pipeline(input, encoder, tap, output);
   } catch (error) {
     await rm(temp, { force: true });
-    throw error;
+    if (failed.step === "read") throw readFailure(path, error);
+    if (failed.step === "write") throw failure("E_WRITE", variantPath, "cannot write", error);
+    throw failure("E_COMPRESS", variantPath, `${encoding} encoder failed`, error);
   }
   if (written > limit) {
     await rm(temp, { force: true });
@@ -211,15 +282,18 @@ async function streamToTemp(
 
 /** A variant on disk is trusted only when the manifest recorded it and its bytes still hash the same. */
 async function variantMatches(variantPath: string, recorded: VariantEntry | undefined): Promise<boolean> {
+  // None recorded holds only while the place is free and writable: else last run's write failed.
+  if (!recorded) return slotIsFree(variantPath);
   const s = statOrUndefined(variantPath);
-  if (!recorded) return s === undefined;
   if (!s || s.size !== recorded.size) return false;
   return (await hashOf(variantPath, s.size)) === recorded.hash;
 }
 
+/** A regular file at `path` itself: a symlink in a variant's place is never taken for ours. */
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return statSync(path);
+    const s = lstatSync(path);
+    return s.isFile() ? s : undefined;
   } catch {
     return undefined;
   }
@@ -240,39 +314,74 @@ function commit(
   const mtime = source.mtimeMs / 1000;
   const variants: Partial<Record<Encoding, VariantEntry>> = {};
   const outcomes: Partial<Record<Encoding, EncodingOutcome>> = {};
+  const failures: VariantFailure[] = [];
+  // Proved once per file: the folder its variants go into is inside the root, symlinks resolved.
+  const inside = task.dryRun || containedSync(task.realRoot, task.path) !== undefined;
   for (const p of pending) {
     const variantPath = task.path + VARIANT_SUFFIX[p.encoding];
     outcomes[p.encoding] = p.outcome;
+    if (p.outcome === "failed") failures.push(p.failure);
+    if (p.outcome === "failed" || p.outcome === "would-write" || p.outcome === "name-too-long") continue;
     // A dry run decides and writes nothing.
-    if (p.outcome === "would-write") continue;
     if (task.dryRun) {
       if (p.outcome === "unchanged" && p.entry) variants[p.encoding] = p.entry;
       continue;
     }
-    if (p.outcome === "not-worth-it") {
-      // A stale or foreign file in our variant's place would be served by nginx: remove it.
-      rmSync(variantPath, { force: true });
-      if (p.cacheIt && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, undefined);
-      continue;
-    }
-    if (p.outcome === "unchanged") {
-      if (p.entry) {
-        variants[p.encoding] = p.entry;
-        // Same bytes, newer source mtime (a `touch`, a fresh checkout): keep Last-Modified in step.
-        utimesSync(variantPath, mtime, mtime);
+    try {
+      if (!inside) throw new TaskFailure("E_WRITE", `${variantPath}: its folder leads outside the root; not written`);
+      const entry = put(task, p, variantPath, hash, mtime);
+      if (entry) variants[p.encoding] = entry;
+    } catch (error) {
+      // A file system with a shorter limit than NAME_MAX says so only now: a skip, as planned ones are.
+      if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG") {
+        outcomes[p.encoding] = "name-too-long";
+        continue;
       }
-      continue;
-    }
-    variants[p.encoding] = p.entry;
-    if ("temp" in p) {
-      utimesSync(p.temp, mtime, mtime);
-      renameSync(p.temp, variantPath);
-    } else {
-      writeFileAtomicSync(variantPath, p.bytes, mtime);
-      if (p.outcome === "compressed" && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, p.bytes);
+      outcomes[p.encoding] = "failed";
+      const f = error instanceof TaskFailure ? error : failure("E_WRITE", variantPath, "cannot write", error);
+      failures.push({ code: f.code, message: f.message });
     }
   }
-  return { ok: true, hash, size: source.size, mtimeMs: source.mtimeMs, variants, deltas: [], outcomes };
+  return { ok: true, hash, size: source.size, mtimeMs: source.mtimeMs, variants, deltas: [], outcomes, failures };
+}
+
+/** Put one variant in place (or take a stale one away); returns what the manifest may list. */
+function put(
+  task: CompressTask,
+  p: Exclude<Pending, { outcome: "failed" | "would-write" | "name-too-long" }>,
+  variantPath: string,
+  hash: string,
+  mtime: number,
+): VariantEntry | undefined {
+  if (p.outcome === "not-worth-it") {
+    // A stale or foreign file in our variant's place would be served by nginx: remove it.
+    removeSlot(variantPath);
+    if (p.cacheIt && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, undefined);
+    return undefined;
+  }
+  if (p.outcome === "unchanged") {
+    // Same bytes, newer source mtime (a `touch`, a fresh checkout): keep Last-Modified in step.
+    if (p.entry) utimesSync(variantPath, mtime, mtime);
+    return p.entry;
+  }
+  if ("temp" in p) {
+    utimesSync(p.temp, mtime, mtime);
+    renameSync(p.temp, variantPath);
+  } else {
+    writeFileAtomicSync(variantPath, p.bytes, mtime);
+    if (p.outcome === "compressed" && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, p.bytes);
+  }
+  return p.entry;
+}
+
+/** Remove what sits in a variant's place; nothing there, or a directory (never served as a variant), is fine. */
+function removeSlot(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "EISDIR") throw error;
+  }
 }
 
 type PendingDelta = { entry: DeltaEntry; bytes?: Buffer };
@@ -287,6 +396,7 @@ async function produceDeltas(
   hash: string,
   source: Buffer,
   pending: Pending[],
+  failures: VariantFailure[],
 ): Promise<PendingDelta[]> {
   const sizes = pending
     .map((p) => ("entry" in p ? p.entry?.size : undefined))
@@ -308,8 +418,18 @@ async function produceDeltas(
         out.push({ entry: recorded });
         continue;
       }
-      bytes ??= readFileSync(dictionary.path);
-      const delta = await encodeDelta(encoding, source, bytes, level);
+      // A delta is an extra: an unreadable dictionary or a failing encoder costs this delta only.
+      let delta: Buffer;
+      try {
+        bytes ??= readStep(dictionary.path, () => readFileSync(dictionary.path));
+        delta = await encodeDelta(encoding, source, bytes, level);
+      } catch (error) {
+        const path = deltaPath(task.path, job.rel, file);
+        const f =
+          error instanceof TaskFailure ? error : failure("E_COMPRESS", path, `${encoding} encoder failed`, error);
+        failures.push({ code: f.code, message: f.message });
+        continue;
+      }
       if (delta.length < best)
         out.push({
           entry: { dict: dictionary.hash, encoding, size: delta.length, hash: hashBytes(delta), file },
@@ -331,10 +451,28 @@ async function deltaMatches(sourcePath: string, rel: string, recorded: DeltaEntr
   return s?.size === recorded.size && (await hashOf(path, s.size)) === recorded.hash;
 }
 
-function commitDeltas(task: CompressTask, deltas: PendingDelta[], mtime: number): DeltaEntry[] {
+function commitDeltas(
+  task: CompressTask,
+  deltas: PendingDelta[],
+  mtime: number,
+  failures: VariantFailure[],
+): DeltaEntry[] {
   const rel = task.deltas?.rel ?? "";
+  const listed: DeltaEntry[] = [];
+  // Deltas sit beside the source, so the same folder must be proved inside the root.
+  if (!containedSync(task.realRoot, task.path)) return listed;
   for (const d of deltas) {
-    if (d.bytes) writeFileAtomicSync(deltaPath(task.path, rel, d.entry.file), d.bytes, mtime);
+    const path = deltaPath(task.path, rel, d.entry.file);
+    // A delta is an extra: one whose name is too long is not written, and not a failure.
+    if (!nameFits(path)) continue;
+    try {
+      if (d.bytes) writeFileAtomicSync(path, d.bytes, mtime);
+      listed.push(d.entry);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENAMETOOLONG") continue;
+      const f = failure("E_WRITE", path, "cannot write", error);
+      failures.push({ code: f.code, message: f.message });
+    }
   }
-  return deltas.map((d) => d.entry);
+  return listed;
 }

@@ -97,13 +97,16 @@ export interface CliResult {
 }
 
 /** Run the real bin (built dist/) as a child process. */
-export function runCli(args: string[], options: { cwd?: string; uid?: number; gid?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; uid?: number; gid?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, "bin", "precompressor.js"), ...args], {
       cwd: options.cwd ?? ROOT,
       uid: options.uid,
       gid: options.gid,
-      env: { ...process.env, CI: "true" },
+      env: { ...process.env, CI: "true", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

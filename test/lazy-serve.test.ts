@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import { createFetchHandler } from "../src/fetch.js";
 import { precompress } from "../src/index.js";
 import { serveStatic } from "../src/node.js";
+import { markCacheDir } from "../src/ownership.js";
 import { startServer } from "../src/serve.js";
 import { copySite, removeDir, runCli, tempDir } from "./helpers.js";
 import { decode, get, listen } from "./http-helpers.js";
@@ -191,11 +192,16 @@ describe("lazy mode in the fetch handler and the CLI", () => {
     }
   });
 
-  it("precompressor clean empties the lazy cache too", async () => {
+  it("precompressor clean empties the lazy cache too (its entries; a foreign file stays)", async () => {
     const { dir, cacheDir } = await builtSiteWithUpload();
-    await writeFile(join(cacheDir, "entry"), "cached");
+    await markCacheDir(cacheDir, "test");
+    const entry = join(cacheDir, "AAAAAAAAAAAAAAAA", "bb", "b".repeat(43));
+    await mkdir(join(entry, ".."), { recursive: true });
+    await writeFile(entry, "cached");
+    await writeFile(join(cacheDir, "entry"), "not ours");
     const r = await runCli(["clean", dir, "--lazy-cache-dir", cacheDir]);
     assert.equal(r.code, 0, r.stderr);
-    await assert.rejects(readFile(join(cacheDir, "entry")));
+    await assert.rejects(readFile(entry));
+    assert.equal(await readFile(join(cacheDir, "entry"), "utf8"), "not ours");
   });
 });

@@ -77,7 +77,9 @@ function isAlive(pid: number): boolean {
 }
 
 async function tempFiles(dir: string): Promise<string[]> {
-  return ((await readdir(dir, { recursive: true })) as string[]).filter((f) => f.endsWith(".pctmp"));
+  return ((await readdir(dir, { recursive: true })) as string[]).filter((f) =>
+    /^\.pc-[0-9a-f]{20}\.tmp$/.test(f.split("/").pop() ?? ""),
+  );
 }
 
 /** What a reader of the manifest may rely on at any instant: every listed variant is there and decodes to its source. */
@@ -274,7 +276,10 @@ describe("reliability: hostile trees", () => {
     for (let i = 0; i < 60; i++) deep = join(deep, `d${i}`);
     await mkdir(deep, { recursive: true });
     await writeFile(join(deep, "deep.css"), text);
-    const odd = ["new\nline.js", "per%20cent.js", "hash#tag.js", "what?.js", "sp ace.js", "ünïcødé.js"];
+    // A newline can be in a file name but never in a manifest key: that file is skipped with a warning.
+    const unlisted = "new\nline.js";
+    await writeFile(join(dir, unlisted), text);
+    const odd = ["per%20cent.js", "hash#tag.js", "what?.js", "sp ace.js", "ünïcødé.js"];
     for (const name of odd) await writeFile(join(dir, name), text);
     await writeFile(Buffer.from([...Buffer.from(`${dir}/`), 0x62, 0xff, 0xfe, 0x2e, 0x6a, 0x73]), text);
     try {
@@ -285,6 +290,11 @@ describe("reliability: hostile trees", () => {
         const summary = JSON.parse(r.stdout);
         const keys = Object.keys((await loadManifest(dir)).files);
         for (const name of ["a.js", ...odd]) assert.ok(keys.includes(name), `${JSON.stringify(name)} listed`);
+        assert.ok(!keys.includes(unlisted), "a name with a newline is not listed");
+        assert.ok(
+          summary.warnings.some((w: string) => w.includes(JSON.stringify(unlisted))),
+          JSON.stringify(summary.warnings),
+        );
         assert.ok(keys.some((k) => k.endsWith("deep.css")));
         assert.ok(
           !keys.some((k) => k.startsWith("etc-link") || k === "hostname.txt" || k.startsWith("loop/")),

@@ -73,7 +73,12 @@ describe("server configs: what is never served", () => {
 
   test("the manifest, the lock and temp files are hidden", () => {
     const hidden = new RegExp(HIDDEN_PATH);
-    for (const path of ["/.precompressor.json", "/.precompressor.lock", "/a/b.js.1-2-3.pctmp", "/.well-known"])
+    for (const path of [
+      "/.precompressor.json",
+      "/.precompressor.lock",
+      "/a/.pc-0123456789abcdef0123.tmp",
+      "/.well-known",
+    ])
       assert.ok(hidden.test(path), path);
     for (const path of ["/.well-known/security.txt", "/a/.well-known/x", "/app.js", "/a.b/c"])
       assert.ok(!hidden.test(path), path);

@@ -2,7 +2,6 @@
 // served, and which Cache-Control a path gets. Each rule is written once here, as regex sources both
 // servers accept (PCRE and Go's RE2, which has no lookahead).
 import { resolve } from "node:path";
-import { TEMP_SUFFIX } from "../atomic.js";
 import { PrecompressorError } from "../errors.js";
 import { HASHED_NAME } from "../resolver.js";
 
@@ -22,10 +21,11 @@ function notFollowedBy(text: string): string {
 }
 
 /**
- * Paths never served, tested on the request path (`/` first): dotfiles except `.well-known/` (this
- * covers the manifest `.precompressor.json` and the lock `.precompressor.lock`), and temp files.
+ * Paths never served, tested on the request path (`/` first): dotfiles except `.well-known/` itself.
+ * That covers the manifest `.precompressor.json`, the lock `.precompressor.lock` and precompressor's
+ * temp files, which are dotfiles by design (`.pc-<20 hex>.tmp`, src/ownership.ts), in any folder.
  */
-export const HIDDEN_PATH = `/\\.${notFollowedBy("well-known/")}|${TEMP_SUFFIX.replace(".", "\\.")}$`;
+export const HIDDEN_PATH = `/\\.${notFollowedBy("well-known/")}`;
 
 /** The resolver's hashed-name rule as is (PCRE has lookahead). */
 export const HASHED_PCRE = HASHED_NAME.source;

@@ -40,7 +40,9 @@ async function interruptAndCheck(live: Live, dir: string): Promise<void> {
   live.process.kill("SIGINT");
   assert.equal(await live.exited, 130, live.stderr());
   await verifyVariants(dir);
-  const leftovers = (await readdir(dir, { recursive: true })).filter((n) => /\.pctmp$|\.precompressor\.lock$/.test(n));
+  const leftovers = (await readdir(dir, { recursive: true })).filter((n) =>
+    /(^|\/)\.pc-[0-9a-f]{20}\.tmp$|\.precompressor\.lock$/.test(n),
+  );
   assert.deepEqual(leftovers, []);
 }
 

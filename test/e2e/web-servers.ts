@@ -72,7 +72,7 @@ const NAMED = [
   "OLD.HTM",
 ];
 // Never served, with the fixture's own `.hidden.txt` and the manifest.
-const HIDDEN = [".precompressor.lock", "assets/style.css.123-4k2-1.pctmp", "assets/.env", ".well-known/.secret"];
+const HIDDEN = [".precompressor.lock", "assets/.pc-0123456789abcdef0123.tmp", "assets/.env", ".well-known/.secret"];
 
 /** A precompressed site plus the files above, readable by a server's unprivileged workers. */
 async function serverSite(): Promise<{ site: Site; manifest: Manifest }> {
