@@ -100,7 +100,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option("--lazy", "compress on first request what the manifest does not list")
     .option("--lazy-cache-dir <path>", "where lazy mode keeps its variants", DEFAULT_LAZY_CACHE)
     .action(async (dir: string, flags: { port: number; host: string; lazy?: boolean; lazyCacheDir: string }) => {
-      const { startServer } = await import("./serve.js");
+      const { startServer } = await import("./serve/preview.js");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
       const server = await startServer({ dir, port: flags.port, host: flags.host, lazy });
       console.log(`serving ${dir} at ${server.url}`);
