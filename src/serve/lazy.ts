@@ -76,7 +76,11 @@ export function createLazyServer(
     if (!key || !isCompressible(key)) return { reply: null };
     // Opened and proven before the wait: a swap of the path meanwhile cannot change what is sent.
     const source = await opener.open(key);
-    if (!source) return { reply: null };
+    // What a symlink leads to must be servable by its own name too (not a `.br` beside its file).
+    if (!source || !isCompressible(source.real)) {
+      await source?.handle.close();
+      return { reply: null };
+    }
     const field = header("accept-encoding");
     const choice = chooseEncoding(order, field, strict);
     const variant =

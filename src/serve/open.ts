@@ -114,11 +114,16 @@ export async function realInside(
 export function createOpener(root: string, options: Containment = {}) {
   let realRoot: Promise<string> | undefined;
   return {
-    async open(rel: string): Promise<Opened | undefined> {
+    /** The file and the real path it was proven at (which may name another file than `rel`: a symlink). */
+    async open(rel: string): Promise<(Opened & { real: string }) | undefined> {
       realRoot ??= realpath(root).catch(() => root);
       const at = await realRoot;
-      const real = await realInside(at, rel, options);
-      return real === undefined ? undefined : openRegular(real, () => realInside(at, rel, options));
+      // Resolved each time: the folder to exclude may appear after the opener (lazy mode's cache).
+      const exclude = options.exclude && (await realpath(options.exclude).catch(() => options.exclude));
+      const rules = { ...options, exclude };
+      const real = await realInside(at, rel, rules);
+      const opened = real === undefined ? undefined : await openRegular(real, () => realInside(at, rel, rules));
+      return opened && real !== undefined ? { ...opened, real } : undefined;
     },
   };
 }

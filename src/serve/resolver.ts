@@ -55,11 +55,7 @@ export interface Resolved {
  * - `400`: malformed or forbidden path (`..`, `%2f`, `%5c`, `\`, NUL, bad percent-encoding), refused before any lookup.
  * - `406`: identity refused and no acceptable variant exists (only when `strict`).
  */
-export type Resolution =
-  | Resolved
-  | { status: 301; location: string }
-  | { status: 400 }
-  | { status: 406; vary: string };
+export type Resolution = Resolved | { status: 301; location: string } | { status: 400 } | { status: 406; vary: string };
 
 /** The resolver; build one per manifest with {@link createResolver}. */
 export interface Resolver {
