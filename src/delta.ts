@@ -143,7 +143,7 @@ export function decodeDelta(encoding: DeltaEncoding, body: Buffer, dictionary: B
 export function logicalName(rel: string): string {
   const name = basename(rel);
   const hashed = hashedName(name);
-  const stripped = hashed ? `${(hashed[1] as string).slice(0, -1)}${hashed[3]}` : name;
+  const stripped = hashed ? `${(hashed[1] as string).slice(0, -1)}${hashed[3]}` : name; // `a.1f…e.js` → `a.js`
   const folder = dirname(rel);
   return folder === "." ? stripped : `${folder}/${stripped}`;
 }

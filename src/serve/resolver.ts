@@ -75,7 +75,8 @@ export interface Resolver {
 /**
  * A content hash in a file name, as bundlers emit it by default: `[name]-[hash]` or `[name].[hash]`
  * before the extension, the hash 8 base64url characters (Vite/Rollup `index-DiwrgTda.js`, esbuild's
- * base32 `chunk-5XRPZ2LJ.js`, Parcel's hex) or 9+ lowercase hex (webpack's `[contenthash]`, 20).
+ * base32 `chunk-5XRPZ2LJ.js`, Parcel's hex) or 9+ lowercase hex (webpack's `[contenthash]`, 20; 16+
+ * may stand alone, as webpack names assets `[hash][ext]`).
  * It must have a letter and a digit or a capital: that spares words, dates and versions. Groups:
  * the name with its separator, the hash, the extension. The one rule of the resolver and the build.
  *
@@ -84,7 +85,7 @@ export interface Resolver {
  */
 export function hashedName(name: string): RegExpExecArray | null;
 export function hashedName(name: string): RegExpExecArray | null {
-  return /^(.+?[.-])((?=[\w-]{0,7}[A-Z\d])(?=[\w-]{0,7}[A-Za-z])[\w-]{8}|(?=[\da-f]*\d)(?=[\da-f]*[a-f])[\da-f]{9,})(\.\w+)$/.exec(
+  return /^(.+?[.-]|(?=[\da-f]{16}))((?=[\w-]{0,7}[A-Z\d])(?=[\w-]{0,7}[A-Za-z])[\w-]{8}|(?=[\da-f]*\d)(?=[\da-f]*[a-f])[\da-f]{9,})(\.\w+)$/.exec(
     name.slice(name.lastIndexOf("/") + 1),
   );
 }
