@@ -35,9 +35,10 @@ export function createCore(dir: string, options: ServeStaticOptions = {}) {
     header: HeaderReader,
     signal?: AbortSignal,
   ): Answer | Promise<Answer> {
-    const redecide: Redecide = (resolver, plain) =>
+    const dictionary = first(header("available-dictionary"));
+    const redecide: Redecide = (by, plain) =>
       decide(
-        resolver.resolve(target, header("accept-encoding"), plain ? undefined : first(header("available-dictionary"))),
+        "resolve" in by ? by.resolve(target, header("accept-encoding"), plain ? undefined : dictionary) : by,
         method,
         header,
       );

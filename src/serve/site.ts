@@ -2,12 +2,11 @@ import { type FSWatcher, readFileSync, unwatchFile, watch, watchFile } from "nod
 import { type FileHandle, readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { PrecompressorError } from "../errors.js";
-import { hashBytes } from "../hash.js";
 import { MANIFEST_NAME, parseManifest } from "../manifest.js";
+import { createDiskReader, release, restate, SETTLE_MS } from "./disk.js";
 import type { Reply } from "./http.js";
 import type { LazyServeOptions } from "./lazy.js";
-import { createOpener, hashOpened, readOpened } from "./open.js";
-import { createResolver, etagOf, type Resolved, type Resolver, type ResolverOptions } from "./resolver.js";
+import { createResolver, type Resolution, type Resolved, type Resolver, type ResolverOptions } from "./resolver.js";
 
 /** Options of {@link serveStatic} and `createFetchHandler`: the resolver's, plus where and how to load. */
 export interface ServeStaticOptions extends ResolverOptions {
@@ -29,10 +28,10 @@ export interface ServeStaticOptions extends ResolverOptions {
 }
 
 /**
- * Answers one request again against another resolver (a reloaded manifest, or the bytes really on
- * disk); `plain` ignores Available-Dictionary, so no delta is chosen.
+ * Answers one request again against another resolver (a reloaded manifest) or a resolution (the
+ * bytes really on disk); `plain` ignores Available-Dictionary, so no delta is chosen.
  */
-export type Redecide = (resolver: Resolver, plain?: boolean) => Reply | null;
+export type Redecide = (by: Resolver | Resolution, plain?: boolean) => Reply | null;
 
 /** A reply with its body: bytes in memory or the open file to stream `start..end` from. */
 export interface Loaded {
@@ -64,19 +63,6 @@ export interface Site {
 const RELOAD_DELAY_MS = 30;
 // How long one request waits out a deploy in flight (disk and manifest disagree) at most.
 const DEPLOY_WAIT_MS = 1000;
-// A file changed more recently may still be being written in place (a build rewriting index.html).
-const SETTLE_MS = 100;
-
-/** A file as it is on disk now. */
-interface OnDisk {
-  /** The bytes (small files) or the open descriptor they were hashed from (large ones). */
-  body: Buffer | FileHandle;
-  hash: string;
-  size: number;
-  mtimeMs: number;
-  /** Unchanged while read and for {@link SETTLE_MS} before: not being written in place. */
-  settled: boolean;
-}
 
 function readManifestAt(path: string, options: ServeStaticOptions): { text: string; resolver: Resolver } {
   let text: string;
@@ -133,9 +119,7 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
   const root = resolve(dir);
   const manifestPath = resolve(options.manifest ?? join(root, MANIFEST_NAME));
   let { text, resolver } = readManifestAt(manifestPath, options);
-  const cacheBytes = options.cacheBytes ?? 32 * 1024 * 1024;
-  const cache = createBodyCache(cacheBytes);
-  const cacheFileBytes = cacheBytes > 0 ? (options.cacheFileBytes ?? 1024 * 1024) : -1;
+  const { fromDisk, cache } = createDiskReader(root, options);
 
   // Settles when a new manifest takes effect: requests waiting out a deploy go on at once.
   let swapped = () => {};
@@ -191,63 +175,6 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
     }
   }
 
-  // Concurrent reads of one version of a small file are one read; each version of a large one is hashed once.
-  const reads = new Map<string, Promise<Buffer>>();
-  const digests = new Map<string, Promise<string>>();
-
-  const opener = createOpener(root, { dotfiles: options.dotfiles });
-
-  /** The file as it is now; `undefined` when no regular file inside the root is there (404, never 5xx). */
-  async function fromDisk(rel: string): Promise<OnDisk | undefined> {
-    const opened = await opener.open(rel);
-    if (!opened) return undefined;
-    const { handle, stats: before } = opened;
-    try {
-      // One version of one file: a rename brings a new inode, a write in place new times.
-      const id = `${before.dev}:${before.ino}:${before.size}:${before.mtimeMs}:${before.ctimeMs}`;
-      let bytes: Buffer | undefined;
-      let digest: Promise<string> | undefined;
-      // An empty file is bytes too: there is no range to stream.
-      if (before.size <= Math.max(cacheFileBytes, 0)) {
-        let read = reads.get(id);
-        if (!read) {
-          read = readOpened(opened).finally(() => reads.delete(id));
-          reads.set(id, read);
-        }
-        bytes = await read;
-      } else {
-        digest = digests.get(id);
-        if (!digest) {
-          if (digests.size >= 4096) digests.clear();
-          digest = hashOpened(opened);
-          digests.set(id, digest);
-          digest.catch(() => digests.delete(id));
-        }
-      }
-      const hash = bytes ? hashBytes(bytes) : await (digest as Promise<string>);
-      const after = await handle.stat();
-      const unchanged =
-        after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs;
-      // Written while hashed: that hash describes no version.
-      if (!unchanged) digests.delete(id);
-      if (bytes) {
-        await handle.close();
-        // Keyed by content, so right for any manifest that lists these bytes.
-        cache.put(hash, bytes);
-      }
-      return {
-        body: bytes ?? handle,
-        hash,
-        size: bytes?.length ?? before.size,
-        mtimeMs: after.mtimeMs,
-        settled: unchanged && Date.now() - Math.max(after.mtimeMs, after.ctimeMs) >= SETTLE_MS,
-      };
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
-  }
-
   async function load(first: Reply, redecide: Redecide): Promise<Loaded> {
     const deadline = Date.now() + DEPLOY_WAIT_MS;
     let reply: Reply | null = first;
@@ -264,7 +191,7 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
       if (disk && !delta && (late || (attempt > 0 && disk.settled))) {
         // Still disagreeing: send the bytes really there, described by their own hash and size.
         const actual = restate(file, disk);
-        const restated = redecide({ ...resolver, resolve: () => actual });
+        const restated = redecide(actual);
         if (restated?.file) return { reply: restated, body: disk.body, restated: true };
         await release(disk);
         return { reply: restated };
@@ -294,52 +221,6 @@ export function openSite(dir: string, options: ServeStaticOptions = {}): Site {
       clearTimeout(timer);
       watcher?.close();
       if (polling) unwatchFile(manifestPath, schedule);
-    },
-  };
-}
-
-/** The manifest's answer for a file, restated for the bytes really on disk (a deploy in flight). */
-function restate(file: Resolved, disk: OnDisk): Resolved {
-  const mtime = Math.floor(disk.mtimeMs / 1000) * 1000;
-  return {
-    ...file,
-    size: disk.size,
-    hash: disk.hash,
-    etag: etagOf(disk.hash, file.encoding),
-    mtime,
-    lastModified: new Date(mtime).toUTCString(),
-    // Transitional: revalidated, then a 304 once the new manifest lists these same bytes.
-    cacheControl: "no-cache",
-  };
-}
-
-async function release(disk: OnDisk | undefined): Promise<void> {
-  if (disk && !Buffer.isBuffer(disk.body)) await disk.body.close();
-}
-
-/** A least-recently-used map of verified bodies by content hash, bounded in bytes. */
-function createBodyCache(maxBytes: number) {
-  const bodies = new Map<string, Buffer>();
-  let bytes = 0;
-  return {
-    get(hash: string): Buffer | undefined {
-      const body = bodies.get(hash);
-      if (body) {
-        // Re-insert: Map order is the recency order.
-        bodies.delete(hash);
-        bodies.set(hash, body);
-      }
-      return body;
-    },
-    put(hash: string, body: Buffer): void {
-      if (body.length > maxBytes || bodies.has(hash)) return;
-      bodies.set(hash, body);
-      bytes += body.length;
-      for (const [old, oldBody] of bodies) {
-        if (bytes <= maxBytes) break;
-        bodies.delete(old);
-        bytes -= oldBody.length;
-      }
     },
   };
 }
