@@ -2,14 +2,16 @@
 // bounded on-disk cache, off the event loop, never making a request wait past maxWaitMs.
 import type { Stats } from "node:fs";
 import { mkdir, readdir, realpath, rm, stat, utimes } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Piscina } from "piscina";
 import { cacheEntryPath, evictCache } from "./cache.js";
 import { PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "./formats.js";
 import type { LazyOutcome, LazyTask } from "./lazy-worker.js";
 import type { Encoding } from "./manifest-format.js";
+import { isSafeRelativePath } from "./paths.js";
 import { hashRegularFile, realInside } from "./serve/open.js";
+import { isHidden } from "./serve/resolver.js";
 import { settingsDigest } from "./settings.js";
 import { ZSTD_MAX_LEVEL } from "./zstd.js";
 
@@ -154,12 +156,9 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-/** A request path the lazy compressor may look at: relative, no `..`, no dotfile (so never the manifest). */
+/** A request path the lazy compressor may look at: the serving path rule, nothing hidden, compressible. */
 function eligibleName(rel: string): boolean {
-  if (typeof rel !== "string" || rel === "" || isAbsolute(rel) || rel.includes("\\") || rel.includes("\0"))
-    return false;
-  // "" (a doubled slash), "." and ".." start with or are dots too: one test covers them all.
-  return rel.split("/").every((part) => part !== "" && !part.startsWith(".")) && isCompressible(rel);
+  return typeof rel === "string" && isSafeRelativePath(rel) && !isHidden(rel) && isCompressible(rel);
 }
 
 /**
