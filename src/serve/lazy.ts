@@ -86,26 +86,27 @@ export function createLazyServer(
     const variant =
       choice && choice !== 406 ? await compressor.variant(key, choice, signal).catch(() => undefined) : undefined;
     const coded = await openVariant(variant);
+    // The variant as sent: only when its file is still the one described.
+    const built = coded ? variant : undefined;
     const file = coded ?? source;
     await (coded ? source : undefined)?.handle.close();
     const { size, mtimeMs } = file.stats;
     // Not made (yet): identity, unless it is refused for a file that can have variants.
     const refused = !coded && source.stats.size >= minSize && chooseEncoding([], field, strict) === 406;
     const type = contentTypeOf(key);
-    const mtime = Math.floor((coded ? (variant as LazyVariant).mtimeMs : mtimeMs) / 1000) * 1000;
+    const mtime = Math.floor((built ? built.mtimeMs : mtimeMs) / 1000) * 1000;
     const resolution: Resolution = refused
       ? { status: 406, vary: "Accept-Encoding" }
       : {
           status: 200,
           path: key,
-          encoding: coded ? (variant as LazyVariant).encoding : null,
+          encoding: built ? built.encoding : null,
           size,
-          hash: variant && coded ? variant.hash : "",
+          hash: built ? built.hash : "",
           // No content hash for identity without reading it: a weak validator from size and mtime.
-          etag:
-            variant && coded
-              ? etagOf(variant.hash, variant.encoding)
-              : `W/"${size.toString(36)}-${Math.floor(mtimeMs).toString(36)}"`,
+          etag: built
+            ? etagOf(built.hash, built.encoding)
+            : `W/"${size.toString(36)}-${Math.floor(mtimeMs).toString(36)}"`,
           contentType: type,
           lastModified: new Date(mtime).toUTCString(),
           mtime,
