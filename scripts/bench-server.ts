@@ -59,7 +59,7 @@ type Handler = Parameters<typeof createServer>[1] & {};
 async function handlerFor(kind: Exclude<ServerKind, "fastify-static">, dir: string): Promise<Handler> {
   switch (kind) {
     case "serveStatic": {
-      const { serveStatic } = await import("../src/node.js");
+      const { serveStatic } = await import("../src/serve/node.js");
       return serveStatic(dir);
     }
     case "sirv": {
@@ -190,7 +190,7 @@ async function measure(kind: ServerKind, dir: string): Promise<Run> {
 
 /** The resolver's own cost per call, in ns, for a repeated field (the common case) and unique ones. */
 async function resolverCost(dir: string): Promise<{ repeated: number; unique: number }> {
-  const { createResolver } = await import("../src/resolver.js");
+  const { createResolver } = await import("../src/serve/resolver.js");
   const manifest = JSON.parse(await readFile(join(dir, ".precompressor.json"), "utf8")) as Manifest;
   const resolver = createResolver(manifest);
   const time = (calls: number, field: (i: number) => string) => {

@@ -133,7 +133,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       integer("--stale-while-revalidate"),
     )
     .action(async (dir: string, flags: ServeFlags) => {
-      const { startServer } = await import("./serve.js");
+      const { startServer } = await import("./serve/preview.js");
       // Refused before listening: a folder with someone else's files is never a lazy cache.
       if (flags.lazy) await markCacheDir(resolve(flags.lazyCacheDir), "--lazy-cache-dir");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;

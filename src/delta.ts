@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import * as zlib from "node:zlib";
 import { BROTLI_WINDOW_LOG } from "./codecs.js";
+import { hashedName } from "./serve/resolver.js";
 
 export type DeltaEncoding = "dcz" | "dcb";
 export const DELTA_ENCODINGS: readonly DeltaEncoding[] = ["dcz", "dcb"];
@@ -134,19 +135,15 @@ export function decodeDelta(encoding: DeltaEncoding, body: Buffer, dictionary: B
   return (z.zstdDecompressSync as (b: Buffer, o: object) => Buffer)(payload, { dictionary });
 }
 
-/** A content hash in a file name: 8+ base64url characters with a digit, or with both letter cases. */
-function looksLikeHash(segment: string): boolean {
-  return /^[A-Za-z0-9_]{8,}$/.test(segment) && (/\d/.test(segment) || (/[a-z]/.test(segment) && /[A-Z]/.test(segment)));
-}
-
 /**
- * The name a file keeps across releases: its path with a content hash removed, so
- * `assets/app.3f9a1c2b.js` and `assets/app.77bc0e1d.js` (or `chunk-DfG8a2_x.js`) match.
+ * The name a file keeps across releases: its path with a content hash removed (the resolver's
+ * {@link hashedName}, so the delta is made for the name a browser's `match` pattern covers):
+ * `assets/app.3f9a1c2b.js` and `assets/app.77bc0e1d.js` (or `index-DiwrgTda.js`) match.
  */
 export function logicalName(rel: string): string {
   const name = basename(rel);
-  const match = /^(.+?)([.-])([A-Za-z0-9_]+)(\.[^.]+)$/.exec(name);
-  const stripped = match && looksLikeHash(match[3] as string) ? `${match[1]}${match[4]}` : name;
+  const hashed = hashedName(name);
+  const stripped = hashed ? `${(hashed[1] as string).slice(0, -1)}${hashed[3]}` : name; // `a.1f…e.js` → `a.js`
   const folder = dirname(rel);
   return folder === "." ? stripped : `${folder}/${stripped}`;
 }

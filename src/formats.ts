@@ -3,8 +3,8 @@
 import { extname } from "node:path";
 import type { Encoding } from "./manifest-format.js";
 
-/** File-name suffix of each encoding's variant, as nginx and Caddy expect. */
-export const VARIANT_SUFFIX: Readonly<Record<Encoding, string>> = { gzip: ".gz", br: ".br", zstd: ".zst" };
+// The suffixes live in the resolver, which may import nothing.
+export { VARIANT_SUFFIX } from "./serve/resolver.js";
 
 export const ALL_ENCODINGS: readonly Encoding[] = ["gzip", "br", "zstd"];
 

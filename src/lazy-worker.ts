@@ -1,6 +1,6 @@
 // The lazy-mode piscina task: one source file in, one cache entry out. It runs off the event
 // loop, and returns plain result objects: errors lose their class across the thread boundary.
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
 import { cacheEntryPath, readCache, writeCache } from "./cache.js";
@@ -8,6 +8,7 @@ import { type BrotliKind, encodeBuffer } from "./codecs.js";
 import type { ErrorCode } from "./errors.js";
 import { hashBytes } from "./hash.js";
 import type { Encoding } from "./manifest-format.js";
+import { openRegular, readOpened } from "./serve/open.js";
 
 export interface LazyTask {
   /** Real path of the source, already checked to be inside the root. */
@@ -42,7 +43,10 @@ export default async function lazyCompress(task: LazyTask): Promise<LazyOutcome>
     if (hit?.kind === "not-worth-it") return { kind: "not-worth-it", compressed: false };
     if (hit) return { kind: "ready", size: hit.bytes.length, hash: hashBytes(hit.bytes), compressed: false };
 
-    const source = await readFile(task.source);
+    // Never blocking on a FIFO swapped in, never past the size fstat gave.
+    const opened = await openRegular(task.source);
+    if (!opened) return { kind: "stale" };
+    const source = await readOpened(opened).finally(() => opened.handle.close());
     if (hashBytes(source) !== sourceHash) return { kind: "stale" };
     step = "E_COMPRESS";
     const bytes = await encodeBuffer(encoding, source, { level: task.level, size: source.length, kind: task.kind });

@@ -2,15 +2,17 @@
 // bounded on-disk cache, off the event loop, never making a request wait past maxWaitMs.
 import type { Stats } from "node:fs";
 import { realpath, rm, stat, utimes } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { resolve } from "node:path";
 import { Piscina } from "piscina";
 import { cacheEntryPath, emptyCache, evictCache } from "./cache.js";
 import { PrecompressorError } from "./errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "./formats.js";
-import { hashFile } from "./hash.js";
 import type { LazyOutcome, LazyTask } from "./lazy-worker.js";
 import type { Encoding } from "./manifest-format.js";
 import { markCacheDir } from "./ownership.js";
+import { isSafeRelativePath } from "./paths.js";
+import { hashRegularFile, realInside } from "./serve/open.js";
+import { isHidden } from "./serve/resolver.js";
 import { settingsDigest } from "./settings.js";
 import { ZSTD_MAX_LEVEL } from "./zstd.js";
 
@@ -155,12 +157,9 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-/** A request path the lazy compressor may look at: relative, no `..`, no dotfile (so never the manifest). */
+/** A request path the lazy compressor may look at: the serving path rule, nothing hidden, compressible. */
 function eligibleName(rel: string): boolean {
-  if (typeof rel !== "string" || rel === "" || isAbsolute(rel) || rel.includes("\\") || rel.includes("\0"))
-    return false;
-  // "" (a doubled slash), "." and ".." start with or are dots too: one test covers them all.
-  return rel.split("/").every((part) => part !== "" && !part.startsWith(".")) && isCompressible(rel);
+  return typeof rel === "string" && isSafeRelativePath(rel) && !isHidden(rel) && isCompressible(rel);
 }
 
 /**
@@ -250,11 +249,9 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
   async function locate(rel: string): Promise<{ real: string; stats: Stats } | undefined> {
     if (!eligibleName(rel)) return undefined;
     const at = await places;
-    const real = await realpath(join(at.root, rel)).catch(() => undefined);
+    // The serving opener's containment rule: inside the root, nothing hidden, never the cache.
+    const real = await realInside(at.root, rel, { exclude: at.cache });
     if (!real) return undefined;
-    const inside = relative(at.root, real);
-    if (inside === "" || isAbsolute(inside) || inside.split(sep).some((part) => part.startsWith("."))) return undefined;
-    if (real.startsWith(at.cache + sep)) return undefined;
     const stats = await stat(real).catch(() => undefined);
     if (!stats?.isFile() || stats.size < minSize || stats.size > maxFileSize) return undefined;
     return { real, stats };
@@ -265,7 +262,8 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
     const signature = signatureOf(stats);
     const known = sources.get(real);
     if (known?.signature === signature) return known;
-    const hash = hashFile(real).then(
+    // Hashed without blocking: the path may have become a FIFO since it was stat'ed.
+    const hash = hashRegularFile(real).then(
       // A write during the read leaves a hash of no real content: use it for nothing.
       async (h) => ((await stat(real).then(signatureOf, () => "")) === signature ? h : undefined),
       () => undefined,

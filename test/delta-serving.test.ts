@@ -6,11 +6,11 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { decodeDelta, deltaSupport } from "../src/delta.js";
-import { createFetchHandler } from "../src/fetch.js";
 import { precompress } from "../src/index.js";
 import type { Manifest, ManifestEntry } from "../src/manifest-format.js";
-import { serveStatic } from "../src/node.js";
-import { createResolver, type Resolved } from "../src/resolver.js";
+import { createFetchHandler } from "../src/serve/fetch.js";
+import { serveStatic } from "../src/serve/node.js";
+import { createResolver, type Resolved } from "../src/serve/resolver.js";
 import { copySite, removeDir } from "./helpers.js";
 import { decode, get, listen } from "./http-helpers.js";
 

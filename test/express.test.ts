@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import compression from "compression";
 import express from "express";
-import { type StaticHandler, serveStatic } from "../src/node.js";
+import { type StaticHandler, serveStatic } from "../src/serve/node.js";
 import {
   assertServes,
   decode,

@@ -2,7 +2,7 @@
 // Bun and Deno hand them to a fetch handler, plus direct calls where that is the real usage.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createFetchHandler, type FetchHandler } from "../src/fetch.js";
+import { createFetchHandler, type FetchHandler } from "../src/serve/fetch.js";
 import {
   assertServes,
   decode,

@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { createFetchHandler } from "../src/fetch.js";
 import { precompress } from "../src/index.js";
-import { serveStatic } from "../src/node.js";
 import { markCacheDir } from "../src/ownership.js";
-import { startServer } from "../src/serve.js";
+import { createFetchHandler } from "../src/serve/fetch.js";
+import { serveStatic } from "../src/serve/node.js";
+import { startServer } from "../src/serve/preview.js";
 import { copySite, removeDir, runCli, tempDir } from "./helpers.js";
 import { decode, get, listen } from "./http-helpers.js";
 

@@ -9,9 +9,9 @@ import { after, before, describe, test } from "node:test";
 import { brotliCompressSync, brotliDecompressSync } from "node:zlib";
 import { PrecompressorError } from "../src/errors.js";
 import type { Manifest } from "../src/manifest-format.js";
-import { serveStatic } from "../src/node.js";
 import { precompress } from "../src/precompress.js";
-import { startServer } from "../src/serve.js";
+import { serveStatic } from "../src/serve/node.js";
+import { startServer } from "../src/serve/preview.js";
 import {
   assertServes,
   describeHttpRules,

@@ -10,7 +10,7 @@ import { hashBytes } from "../src/hash.js";
 import { createLazyCompressor } from "../src/lazy.js";
 import { CACHE_TAG, isOwnTemp, markCacheDir } from "../src/ownership.js";
 import { precompress } from "../src/precompress.js";
-import { startServer } from "../src/serve.js";
+import { startServer } from "../src/serve/preview.js";
 import compressFile from "../src/worker.js";
 import {
   cannotRunAsNobody,

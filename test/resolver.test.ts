@@ -9,7 +9,7 @@ import {
   type Resolution,
   type ResolverOptions,
   VARIANT_SUFFIX,
-} from "../src/resolver.js";
+} from "../src/serve/resolver.js";
 
 const MTIME = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
 const hashOf = (seed: string) => `sha256-${Buffer.from(seed.padEnd(32, "#")).toString("base64url")}`;

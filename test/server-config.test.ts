@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import type { ManifestEntry } from "../src/manifest-format.js";
-import { createResolver, HASHED_NAME } from "../src/resolver.js";
+import { createResolver, HASHED_NAME } from "../src/serve/resolver.js";
 import { HASHED_PCRE, HASHED_RE2, HIDDEN_PATH } from "../src/server-config/rules.js";
 import { runCli } from "./helpers.js";
 

@@ -14,12 +14,12 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import express from "express";
 import fc from "fast-check";
-import { createFetchHandler } from "../src/fetch.js";
 import type { Encoding, Manifest, ManifestEntry } from "../src/manifest-format.js";
-import { type ServeStaticOptions, serveStatic } from "../src/node.js";
 import { precompress } from "../src/precompress.js";
-import { createResolver } from "../src/resolver.js";
-import { startServer } from "../src/serve.js";
+import { createFetchHandler } from "../src/serve/fetch.js";
+import { type ServeStaticOptions, serveStatic } from "../src/serve/node.js";
+import { startServer } from "../src/serve/preview.js";
+import { createResolver } from "../src/serve/resolver.js";
 import {
   type Answer,
   decode,

@@ -3,7 +3,7 @@
 // servers accept (PCRE and Go's RE2, which has no lookahead).
 import { resolve } from "node:path";
 import { PrecompressorError } from "../errors.js";
-import { HASHED_NAME } from "../resolver.js";
+import { HASHED_NAME } from "../serve/resolver.js";
 
 /** The Cache-Control values of the resolver's default rule, by kind of path. */
 export const CACHE_CONTROL = {
@@ -32,14 +32,34 @@ export const HASHED_PCRE = HASHED_NAME.source;
 
 /**
  * The same rule for RE2: one of these alternatives holds when the path matches every `all` and no `none`.
- * Each pattern ends `[.-]<run>\.\w+$` and a run holds neither `.` nor `-`, so all of them test the same
- * run of characters: the one between the last `.` or `-` and the extension.
+ * The extension is the last `.` and what follows, so a fixed-width hash sits right before it, and a
+ * hex run (which holds neither `.` nor `-`) runs back to the last `.` or `-`: each test below looks
+ * at that same run of characters.
  */
 export const HASHED_RE2: readonly { all: readonly string[]; none: readonly string[] }[] = [
-  // 8+ hex chars, not all digits, not all letters.
-  { all: ["[.-][\\da-f]{8,}\\.\\w+$"], none: ["[.-]\\d+\\.\\w+$", "[.-][a-f]+\\.\\w+$"] },
-  // Exactly 8 word chars, with an uppercase letter and a digit.
-  { all: ["[.-]\\w{8}\\.\\w+$", "[.-]\\w*[A-Z]\\w*\\.\\w+$", "[.-]\\w*\\d\\w*\\.\\w+$"], none: [] },
+  // `[name][.-]` + 8 base64url chars, with a capital or a digit, and a letter.
+  {
+    all: ["(?:^|/)[^/]+[.-][\\w-]{8}\\.\\w+$", "[A-Z\\d][\\w-]{0,7}\\.\\w+$", "[A-Za-z][\\w-]{0,7}\\.\\w+$"],
+    none: [],
+  },
+  // `[name][.-]` + 9+ lowercase hex, with a digit and a letter.
+  {
+    all: [
+      "(?:^|/)[^/]+[.-][\\da-f]{9,}\\.\\w+$",
+      "[.-][\\da-f]*\\d[\\da-f]*\\.\\w+$",
+      "[.-][\\da-f]*[a-f][\\da-f]*\\.\\w+$",
+    ],
+    none: [],
+  },
+  // A bare name of 16+ lowercase hex, with a digit and a letter (webpack's `[hash][ext]`).
+  {
+    all: [
+      "(?:^|/)[\\da-f]{16,}\\.\\w+$",
+      "(?:^|/)[\\da-f]*\\d[\\da-f]*\\.\\w+$",
+      "(?:^|/)[\\da-f]*[a-f][\\da-f]*\\.\\w+$",
+    ],
+    none: [],
+  },
 ];
 
 /** HTML by extension (the resolver decides by type, and types come from the extension), or an index. */

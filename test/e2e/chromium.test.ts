@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { type BrowserContext, chromium, type Page, type Response } from "playwright-core";
 import { deltaSupport } from "../../src/delta.js";
 import type { Manifest } from "../../src/manifest-format.js";
-import { HASHED_NAME } from "../../src/resolver.js";
+import { HASHED_NAME } from "../../src/serve/resolver.js";
 import { ROOT, runCli } from "../helpers.js";
 import { type CountingProxy, type Exchange, startCountingProxy } from "./counting-proxy.js";
 import { freePort, stopChild, waitForPort, which } from "./web-servers.js";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { contentTypeOf } from "../../src/formats.js";
 import type { Encoding, Manifest } from "../../src/manifest-format.js";
-import { createResolver, VARIANT_SUFFIX } from "../../src/resolver.js";
+import { createResolver, VARIANT_SUFFIX } from "../../src/serve/resolver.js";
 import { runCli } from "../helpers.js";
 import { entryOf, get, makeSite, type Site } from "../http-helpers.js";
 

@@ -1,5 +1,5 @@
 // Negotiation and lookup; no runtime imports, so it runs anywhere.
-import type { DeltaEncoding, DeltaEntry, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
+import type { DeltaEncoding, DeltaEntry, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 
 // `<file>.gz` etc. beside the original.
 export const VARIANT_SUFFIX: Readonly<Record<Encoding, string>> = { gzip: ".gz", br: ".br", zstd: ".zst" };
@@ -79,12 +79,27 @@ export interface Resolver {
 }
 
 /**
- * A content-hashed file name, tested on the whole path: 8+ hex chars with a digit and a letter, or
- * 8 word chars with a digit and an uppercase letter, after `.` or `-`, before the extension. The one
- * source of truth for the hashed-name rule (the nginx config uses its source as is).
+ * A content hash in a file name, as bundlers emit it by default: `[name]-[hash]` or `[name].[hash]`
+ * before the extension, the hash 8 base64url characters (Vite/Rollup `index-DiwrgTda.js`, esbuild's
+ * base32 `chunk-5XRPZ2LJ.js`, Parcel's hex) or 9+ lowercase hex (webpack's `[contenthash]`, 20; 16+
+ * may stand alone, as webpack names assets `[hash][ext]`).
+ * It must have a letter and a digit or a capital: that spares words, dates and versions. Tested on a
+ * whole path or a bare name; groups: the name with its separator, the hash, the extension. The one
+ * rule of the resolver, the build's deltas and the nginx/Caddy configs (which use its source).
  */
 export const HASHED_NAME: RegExp =
-  /([.-])(?:(?=[\da-f]*[a-f])(?=[\da-f]*\d)[\da-f]{8,}|(?=\w*[A-Z])(?=\w*\d)\w{8})(\.\w+)$/;
+  /(?:^|\/)([^/]+?[.-]|(?=[\da-f]{16}))((?=[\w-]{0,7}[A-Z\d])(?=[\w-]{0,7}[A-Za-z])[\w-]{8}|(?=[\da-f]*\d)(?=[\da-f]*[a-f])[\da-f]{9,})(\.\w+)$/;
+
+/**
+ * {@link HASHED_NAME} on `name`.
+ *
+ * @example
+ * hashedName("vendor-B-x3Yz_k.js")?.[2] // "B-x3Yz_k"
+ */
+export function hashedName(name: string): RegExpExecArray | null;
+export function hashedName(name: string): RegExpExecArray | null {
+  return HASHED_NAME.exec(name);
+}
 
 /** Default `staleWhileRevalidate`: a day (see the README's Compression Dictionary Transport). */
 export const DICTIONARY_LIFETIME = 86400;
@@ -107,7 +122,7 @@ export const DICTIONARY_LIFETIME = 86400;
  */
 export function defaultCacheControl(path: string, entry: ManifestEntry, staleWhileRevalidate?: number): string;
 export function defaultCacheControl(path: string, entry: ManifestEntry, swr = DICTIONARY_LIFETIME): string {
-  if (HASHED_NAME.test(path)) return "public, max-age=31536000, immutable";
+  if (hashedName(path)) return "public, max-age=31536000, immutable";
   if (entry.type.startsWith("text/html")) return "no-cache";
   // The same files that get Use-As-Dictionary: non-HTML with variants.
   return swr > 0 && Object.keys(entry.variants).length
@@ -132,11 +147,88 @@ function parseAcceptEncoding(field: string): Map<string, number> {
   return weights;
 }
 
+// Bounded: unique fields cannot grow it.
+const parsed = new Map<string, Map<string, number>>();
+function weightsOf(field: string | readonly string[] | null | undefined): Map<string, number> {
+  const text = typeof field === "string" ? field : (field ?? []).join(",");
+  let weights = parsed.get(text);
+  if (!weights) {
+    if (parsed.size > 64) parsed.clear();
+    weights = parseAcceptEncoding(text);
+    parsed.set(text, weights);
+  }
+  return weights;
+}
+
+// The best of `available` (server order breaks ties) and identity's q; `*` never yields dcb/dcz.
+function rank(weights: Map<string, number>, available: readonly Encoding[]) {
+  const star = weights.get("*");
+  let best: Encoding | null = null;
+  let bestQ = 0;
+  for (const encoding of available) {
+    const q = weights.get(encoding) ?? star ?? 0;
+    if (q > bestQ) {
+      best = encoding;
+      bestQ = q;
+    }
+  }
+  // Under the least q (0.001): an unlisted identity is acceptable but loses every tie.
+  return { best, bestQ, identityQ: weights.get("identity") ?? star ?? 1e-4 };
+}
+
+/**
+ * The coding to send for an Accept-Encoding field when `available` (in server order) can be made:
+ * one of them, `null` for identity, or `406` when identity is refused and none is acceptable
+ * (`strict`). The manifest's negotiation, for a file it does not list (lazy mode).
+ *
+ * @example
+ * chooseEncoding(["br", "gzip"], "gzip, br;q=0.5") // "gzip"
+ */
+export function chooseEncoding(
+  available: readonly Encoding[],
+  acceptEncoding: string | readonly string[] | null | undefined,
+  strict?: boolean,
+): Encoding | null | 406;
+export function chooseEncoding(
+  available: readonly Encoding[],
+  acceptEncoding: string | readonly string[] | null | undefined,
+  strict = true,
+): Encoding | null | 406 {
+  const { best, bestQ, identityQ } = rank(weightsOf(acceptEncoding), available);
+  if (best && bestQ >= identityQ) return best;
+  return identityQ > 0 || !strict ? null : 406;
+}
+
 // Encoded separators and NUL are refused before decoding, `.`/`..` segments after.
 const FORBIDDEN_RAW = /\\|%(?:2f|5c|00)/i;
 const FORBIDDEN_DECODED = /\0|(?:^|\/)\.\.?(?:\/|$)/;
 const DOTFILE = /(?:^|\/)\.(?!well-known\/)/;
 const MANIFEST_NAME = /(?:^|\/)\.precompressor\./;
+
+/**
+ * The one path rule for a request target (`/a%20b.js?x`): its decoded path, or `null` for what a
+ * static server must refuse before touching the file system: not starting with `/`, `..` or `.`
+ * segments (also as `%2e%2e`), `%2f`, `%5c`, `\`, NUL, malformed percent-encoding.
+ */
+export function requestPath(url: string): { path: string; raw: string; query: string } | null;
+export function requestPath(url: string): { path: string; raw: string; query: string } | null {
+  const cut = url.indexOf("?");
+  const raw = cut < 0 ? url : url.slice(0, cut);
+  if (raw[0] !== "/" || FORBIDDEN_RAW.test(raw)) return null;
+  let path = raw;
+  try {
+    // Without `%` it is a no-op, and the costliest step.
+    if (raw.includes("%")) path = decodeURIComponent(raw);
+  } catch {
+    return null; // `%zz`, `%`, overlong `%c0%ae`
+  }
+  return FORBIDDEN_DECODED.test(path) ? null : { path, raw, query: cut < 0 ? "" : url.slice(cut) };
+}
+
+/** A relative path never served: the manifest always, dotfiles unless allowed (`.well-known/` is). */
+export function isHidden(key: string, dotfiles = false): boolean {
+  return MANIFEST_NAME.test(key) || (!dotfiles && DOTFILE.test(key));
+}
 
 interface Prepared {
   entry: ManifestEntry;
@@ -147,10 +239,27 @@ interface Prepared {
   answers: Record<string, Resolved>;
 }
 
-// A pattern relative to the file's own URL (so a mount prefix is kept), its content hash a wildcard.
+// A URL pattern (RFC 9842) relative to the file's own URL, so a mount prefix is kept; `*` is the hash.
+// Bytes a browser percent-encodes in a path are encoded, so the pattern is ASCII and matches its URL.
+const UTF8 = new TextEncoder();
 function dictionaryMatch(key: string): string {
-  const name = key.slice(key.lastIndexOf("/") + 1).replace(/[\\:*?+(){}]/g, "\\$&");
-  return `match="${name.replace(HASHED_NAME, "$1*$2").replace(/[\\"]/g, "\\$&")}"`;
+  const part = (text: string) =>
+    text
+      // What a browser encodes in a path (WHATWG path percent-encode set), plus `%`: a literal one.
+      .replace(/[\0-\x20"#%<>?`{}\x7f-\u{10ffff}]/gu, (c) =>
+        Array.from(UTF8.encode(c), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+      )
+      .replace(/[\\:*+()]/g, "\\$&");
+  const hashed = hashedName(key);
+  const name = hashed
+    ? `${part(hashed[1] as string)}*${part(hashed[3] as string)}`
+    : part(key.slice(key.lastIndexOf("/") + 1));
+  return `match="${name.replace(/[\\"]/g, "\\$&")}"`;
+}
+
+/** The strong ETag of bytes with content hash `hash`, sent with `coding` (`null`: identity). */
+export function etagOf(hash: string, coding: string | null): string {
+  return `"${hash.slice(hash.indexOf("-") + 1).slice(0, 27)}${coding ? `-${coding}` : ""}"`;
 }
 
 /**
@@ -181,9 +290,6 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
       answers: {},
     });
   }
-  // Bounded: unique fields cannot grow it.
-  const parsed = new Map<string, Map<string, number>>();
-
   function answer(key: string, file: Prepared, encoding: Encoding | null, delta?: DeltaEntry): Resolved {
     const slot = delta ? delta.file : (encoding ?? "identity");
     const cached = file.answers[slot];
@@ -199,7 +305,7 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
       size: variant ? variant.size : entry.size,
       hash,
       // The sent bytes' hash: a strong ETag changes whenever they do.
-      etag: `"${hash.slice(hash.indexOf("-") + 1).slice(0, 27)}${delta ? `-${delta.encoding}` : encoding ? `-${encoding}` : ""}"`,
+      etag: etagOf(hash, delta ? delta.encoding : encoding),
       contentType: entry.type,
       lastModified: new Date(mtime).toUTCString(),
       mtime,
@@ -224,26 +330,8 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
   ) {
     // No variants: not negotiated.
     if (!file.encodings.length && !file.deltas.length) return answer(key, file, null);
-    const text = typeof field === "string" ? field : (field ?? []).join(",");
-    let weights = parsed.get(text);
-    if (!weights) {
-      if (parsed.size > 64) parsed.clear();
-      weights = parseAcceptEncoding(text);
-      parsed.set(text, weights);
-    }
-    // `*` never yields dcb/dcz: they are not in `order`.
-    const star = weights.get("*");
-    let best: Encoding | null = null;
-    let bestQ = 0;
-    for (const encoding of file.encodings) {
-      const q = weights.get(encoding) ?? star ?? 0;
-      if (q > bestQ) {
-        best = encoding;
-        bestQ = q;
-      }
-    }
-    // Under the least q (0.001): an unlisted identity is acceptable but loses every tie.
-    const identityQ = weights.get("identity") ?? star ?? 1e-4;
+    const weights = weightsOf(field);
+    const { best, bestQ, identityQ } = rank(weights, file.encodings);
     // A delta needs its coding listed by name (never via `*`) and the client's dictionary to be ours.
     const sf = dictionary && /^\s*:([\w+/]+=*):\s*$/.exec(dictionary);
     const wanted = sf && `sha256-${sf[1]?.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
@@ -267,26 +355,18 @@ export function createResolver(manifest: Manifest, options: ResolverOptions = {}
     acceptEncoding?: string | readonly string[] | null,
     dictionary?: string | null,
   ): Resolution | null {
-    const cut = url.indexOf("?");
-    const raw = cut < 0 ? url : url.slice(0, cut);
-    if (raw[0] !== "/" || FORBIDDEN_RAW.test(raw)) return { status: 400 };
-    let path = raw;
-    try {
-      // Without `%` it is a no-op, and the costliest step.
-      if (raw.includes("%")) path = decodeURIComponent(raw);
-    } catch {
-      return { status: 400 }; // `%zz`, `%`, overlong `%c0%ae`
-    }
-    if (FORBIDDEN_DECODED.test(path)) return { status: 400 };
+    const target = requestPath(url);
+    if (!target) return { status: 400 };
+    const { path, raw, query } = target;
     let key = path.slice(1);
     if (key === "" || key.endsWith("/")) key = index ? key + index : "";
-    if (MANIFEST_NAME.test(key) || (!dotfiles && DOTFILE.test(key))) return null;
+    if (isHidden(key, dotfiles)) return null;
     const file = files.get(key);
     if (file) return negotiate(key, file, acceptEncoding, dictionary);
     const dirIndex = index && key ? files.get(`${key}/${index}`) : undefined;
     if (!dirIndex) return null;
     // Relative links need `/dir/`.
-    if (redirect) return { status: 301, location: `${raw}/${cut < 0 ? "" : url.slice(cut)}` };
+    if (redirect) return { status: 301, location: `${raw}/${query}` };
     return negotiate(`${key}/${index}`, dirIndex, acceptEncoding, dictionary);
   }
 

@@ -2,8 +2,9 @@
 // the adapter itself answers 404, 400 (malformed path) and 405 `Allow: GET, HEAD`.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { PrecompressorError } from "./errors.js";
-import { type ServeStaticOptions, serveStatic } from "./node.js";
+import { PrecompressorError } from "../errors.js";
+import { serveStatic } from "./node.js";
+import type { ServeStaticOptions } from "./site.js";
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends ServeStaticOptions {
@@ -35,7 +36,12 @@ export interface RunningServer {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { dir, port = 8080, host = "127.0.0.1", ...serveOptions } = options;
   const handler = serveStatic(dir, serveOptions);
-  const server = createServer((req, res) => handler(req, res));
+  const server = createServer((req, res) => {
+    // No `Keep-Alive: timeout=5` (REDbot flags it; HTTP/1.1 persists anyway): Node sends no Connection
+    // header of its own once it is removed, and still keeps the connection as the request asked.
+    res.removeHeader("Connection");
+    handler(req, res);
+  });
   try {
     await new Promise<void>((done, fail) => {
       server.once("error", fail);
