@@ -1,13 +1,13 @@
 // `precompressor clean`: remove what the manifest says we wrote, and nothing else.
-import { realpath, rm, stat } from "node:fs/promises";
+import { realpath, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { emptyCache } from "./cache.js";
-import { PrecompressorError } from "./errors.js";
 import { VARIANT_SUFFIX } from "./formats.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { MANIFEST_NAME, readManifest } from "./manifest.js";
 import type { Encoding } from "./manifest-format.js";
 import { assertCacheToEmpty, removeOwned } from "./ownership.js";
+import { assertDirectory } from "./paths.js";
 
 export interface CleanOptions {
   dir?: string;
@@ -33,11 +33,7 @@ export interface CleanSummary {
  */
 export async function clean(options: CleanOptions = {}): Promise<CleanSummary> {
   const dir = resolve(options.dir ?? "dist");
-  const isDir = await stat(dir).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!isDir) throw new PrecompressorError("E_INPUT_NOT_FOUND", `${dir}: no such directory`, { path: dir });
+  await assertDirectory(dir);
   const cacheDir = options.lazyCacheDir ? resolve(options.lazyCacheDir) : undefined;
   const emptyIt = cacheDir ? await assertCacheToEmpty(cacheDir, dir, "--lazy-cache-dir") : false;
   const manifestPath = options.manifest ? resolve(options.manifest) : join(dir, MANIFEST_NAME);

@@ -1,11 +1,12 @@
 // `precompressor merge`: join the partial manifests of `--shard k/n` jobs into the one manifest a
 // single run would have written. Everything is checked before anything is written.
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PrecompressorError } from "./errors.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { MANIFEST_NAME, parseManifest, writeManifest } from "./manifest.js";
 import type { Manifest, ManifestEntry } from "./manifest-format.js";
+import { assertDirectory } from "./paths.js";
 import { partialManifestName, type Shard, shardOfPartialName } from "./shard.js";
 
 export interface MergeOptions {
@@ -32,11 +33,7 @@ export interface MergeSummary {
  */
 export async function merge(options: MergeOptions = {}): Promise<MergeSummary> {
   const dir = resolve(options.dir ?? "dist");
-  const isDir = await stat(dir).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!isDir) throw new PrecompressorError("E_INPUT_NOT_FOUND", `${dir}: no such directory`, { path: dir });
+  await assertDirectory(dir);
   const manifestPath = options.manifest ? resolve(options.manifest) : join(dir, MANIFEST_NAME);
   const release = await acquireLock(join(dir, LOCK_NAME));
   try {

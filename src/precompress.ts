@@ -1,6 +1,6 @@
 // The library's one job: bring a directory's variants and manifest up to date.
 
-import { realpath, stat } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -14,6 +14,7 @@ import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from ".
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 import { type ResolvedOptions, resolveOptions } from "./options.js";
 import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree } from "./ownership.js";
+import { assertDirectory } from "./paths.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
@@ -208,14 +209,6 @@ async function readPrevious(opts: ResolvedOptions): Promise<ManifestRead> {
 async function ownTemps(dir: string): Promise<string[]> {
   const temps = await fg("**/.pc-*.tmp", { cwd: dir, dot: true, absolute: true, suppressErrors: true });
   return temps.filter((t) => isOwnTemp(basename(t)));
-}
-
-async function assertDirectory(dir: string, flag = ""): Promise<void> {
-  const s = await stat(dir).catch((cause: unknown) => {
-    throw new PrecompressorError("E_INPUT_NOT_FOUND", `${flag}${dir}: no such directory`, { path: dir, cause });
-  });
-  if (!s.isDirectory())
-    throw new PrecompressorError("E_INPUT_NOT_DIRECTORY", `${flag}${dir}: not a directory`, { path: dir });
 }
 
 /** One run's plan and results: which files need a worker, and the manifest they add up to. */
