@@ -4,7 +4,7 @@ import { cp, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { defineConfig } from "../src/index.js";
-import { FIXTURE_SITE, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));
@@ -13,7 +13,10 @@ after(async () => Promise.all(dirs.map(removeDir)));
 async function project(files: Record<string, unknown>): Promise<string> {
   const dir = await tempDir("config-");
   dirs.push(dir);
-  await cp(join(FIXTURE_SITE, "docs"), join(dir, "site"), { recursive: true });
+  // The demo site's sources only: CI runs the README's command on fixtures/site before the tests.
+  const site = await copySite();
+  await cp(join(site, "docs"), join(dir, "site"), { recursive: true });
+  await removeDir(site);
   await writeFile(join(dir, "package.json"), JSON.stringify({ name: "demo", private: true }));
   for (const [name, content] of Object.entries(files)) {
     await mkdir(join(dir, name, ".."), { recursive: true });
