@@ -11,6 +11,9 @@ import { PrecompressorError, systemReason } from "./errors.js";
 /** Our temp files, and only ours: `.pc-` + 20 hex digits + `.tmp`. A user's `x.pctmp` is never one. */
 export const TEMP_NAME = /^\.pc-[0-9a-f]{20}\.tmp$/;
 
+/** A glob that finds every candidate for {@link TEMP_NAME} in a tree (it matches more: filter with `isOwnTemp`). */
+export const TEMP_GLOB = "**/.pc-*.tmp";
+
 /** Bytes a file name may have on the file systems a site is built on (ext4, xfs, btrfs, APFS, NTFS in UTF-16 aside). */
 export const NAME_MAX = 255;
 

@@ -13,7 +13,7 @@ import { acquireLock, LOCK_NAME } from "./lock.js";
 import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "./manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
 import { type ResolvedOptions, resolveOptions } from "./options.js";
-import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree } from "./ownership.js";
+import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree, TEMP_GLOB } from "./ownership.js";
 import { assertDirectory } from "./paths.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
@@ -207,7 +207,7 @@ async function readPrevious(opts: ResolvedOptions): Promise<ManifestRead> {
 
 /** Temp files of workers that were stopped mid-write: our exact name pattern, nothing else. */
 async function ownTemps(dir: string): Promise<string[]> {
-  const temps = await fg("**/.pc-*.tmp", { cwd: dir, dot: true, absolute: true, suppressErrors: true });
+  const temps = await fg(TEMP_GLOB, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
   return temps.filter((t) => isOwnTemp(basename(t)));
 }
 

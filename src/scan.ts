@@ -3,7 +3,7 @@ import { lstatSync, readdir, type Stats, statSync } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
 import { basename, dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
-import { isOwnTemp } from "./ownership.js";
+import { isOwnTemp, TEMP_GLOB } from "./ownership.js";
 import { isSafeRelativePath } from "./paths.js";
 
 export interface ScanOptions {
@@ -30,8 +30,6 @@ export interface ScanResult {
   /** Folders the walk could not read (permission denied), relative to the root. */
   unreadable: string[];
 }
-
-const TEMP_GLOB = "**/.pc-*.tmp";
 
 /** Always skipped: dependencies. */
 const ALWAYS_IGNORED = ["**/node_modules/**"];
