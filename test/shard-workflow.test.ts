@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fg from "fast-glob";
 import { parse } from "yaml";
-import { FIXTURE_SITE, loadManifest, ROOT, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { copySite, loadManifest, ROOT, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
 
 const WORKFLOW = join(ROOT, "examples", "github-actions-shards.yml");
 
@@ -25,8 +25,12 @@ interface Job {
 
 /** A user's repository: a build that writes dist/ (the demo site and some generated pages) and a deploy. */
 async function makeProject(dir: string): Promise<void> {
+  // The demo site's sources, as copySite keeps them, live in the project: the build copies them.
+  const site = await copySite();
+  await cp(site, join(dir, "site"), { recursive: true });
+  await removeDir(site);
   const build = `import { cp, mkdir, writeFile } from "node:fs/promises";
-await cp(${JSON.stringify(FIXTURE_SITE)}, "dist", { recursive: true, filter: (p) => !/\\.(br|zst)$|\\.precompressor\\./.test(p) && !(/\\.gz$/.test(p) && !p.endsWith(".tar.gz")) });
+await cp("site", "dist", { recursive: true });
 for (let i = 0; i < 60; i++) {
   await mkdir("dist/docs", { recursive: true });
   await writeFile(\`dist/docs/page-\${i}.html\`, \`<h1>Page \${i}</h1>\\n\`.repeat(40 + i * 30));
