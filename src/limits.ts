@@ -10,6 +10,9 @@ export const LEVEL_RANGE: Readonly<Record<Encoding, readonly [number, number]>> 
   zstd: [1, ZSTD_MAX_LEVEL],
 };
 
+/** The build's levels: the highest that browsers decode (zstd 19 keeps its window at 8 MB). */
+export const DEFAULT_LEVELS: Readonly<Record<Encoding, number>> = { gzip: 9, br: 11, zstd: 19 };
+
 /** A variant must be at most this share of its source to be worth a file and a request. */
 export const DEFAULT_MIN_RATIO = 0.95;
 /** Below this many bytes a file gets no variants: headers outweigh what compression saves. */

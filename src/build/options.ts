@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join, parse, resolve } from "node:path";
 import { PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS } from "../formats.js";
-import { badOption, checkLevel, checkMinRatio, DEFAULT_MIN_SIZE } from "../limits.js";
+import { badOption, checkLevel, checkMinRatio, DEFAULT_LEVELS, DEFAULT_MIN_SIZE } from "../limits.js";
 import { MANIFEST_NAME } from "../manifest.js";
 import type { Encoding } from "../manifest-format.js";
 import { parseShard, partialManifestName, type Shard } from "./shard.js";
@@ -114,9 +114,9 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     if (!ALL_ENCODINGS.includes(e)) throw bad("--encodings", `unknown encoding "${e}" (use gzip, br, zstd)`);
   }
   const levels: Record<Encoding, number> = {
-    gzip: checkLevel("--gzip-level", "gzip", options.gzipLevel ?? 9),
-    br: checkLevel("--brotli-level", "br", options.brotliLevel ?? 11),
-    zstd: checkLevel("--zstd-level", "zstd", options.zstdLevel ?? 19),
+    gzip: checkLevel("--gzip-level", "gzip", options.gzipLevel ?? DEFAULT_LEVELS.gzip),
+    br: checkLevel("--brotli-level", "br", options.brotliLevel ?? DEFAULT_LEVELS.br),
+    zstd: checkLevel("--zstd-level", "zstd", options.zstdLevel ?? DEFAULT_LEVELS.zstd),
   };
   const minRatio = checkMinRatio("--min-ratio", options.minRatio);
   const concurrency =
