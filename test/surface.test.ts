@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import ts from "typescript";
-import { ROOT } from "./helpers.js";
+import { ROOT } from "./support/helpers.js";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {

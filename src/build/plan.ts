@@ -5,7 +5,7 @@
 import { brotliKindOf, isCompressible, VARIANT_SUFFIX, variantOf } from "../formats.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { nameFits } from "../ownership.js";
-import { settingsDigest } from "../settings.js";
+import { settingsDigest } from "./settings.js";
 import type { ResolvedOptions } from "./options.js";
 import type { PoolTask } from "./pool.js";
 import type { Dictionary } from "./releases.js";

@@ -13,7 +13,7 @@ import { markCacheDir } from "../ownership.js";
 import { isSafeRelativePath } from "../paths.js";
 import { hashRegularFile, realInside } from "../serve/open.js";
 import { isHidden } from "../serve/resolver.js";
-import { settingsDigest } from "../settings.js";
+import { settingsDigest } from "../build/settings.js";
 import type { LazyOutcome, LazyTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */

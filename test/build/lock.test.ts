@@ -7,7 +7,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ROOT, removeDir, tempDir } from "./helpers.js";
+import { ROOT, removeDir, tempDir } from "../support/helpers.js";
 
 const PROCESSES = 4;
 const TRIALS = 50;
