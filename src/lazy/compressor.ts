@@ -4,6 +4,7 @@ import type { Stats } from "node:fs";
 import { realpath, rm, stat, utimes } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Piscina } from "piscina";
+import { settingsDigest } from "../build/settings.js";
 import { cacheEntryPath, emptyCache, evictCache } from "../cache.js";
 import { PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "../formats.js";
@@ -13,7 +14,6 @@ import { markCacheDir } from "../ownership.js";
 import { isSafeRelativePath } from "../paths.js";
 import { hashRegularFile, realInside } from "../serve/open.js";
 import { isHidden } from "../serve/resolver.js";
-import { settingsDigest } from "../build/settings.js";
 import type { LazyOutcome, LazyTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
