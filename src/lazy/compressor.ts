@@ -2,7 +2,6 @@
 // bounded on-disk cache, off the event loop, never making a request wait past maxWaitMs.
 // This file wires the options, sources, single flight and store together, and holds the public types.
 import { realpath } from "node:fs/promises";
-import { Piscina } from "piscina";
 import { cacheEntryPath } from "../cache.js";
 import { PrecompressorError } from "../errors.js";
 import { brotliKindOf } from "../formats.js";
@@ -12,13 +11,11 @@ import { createFlight, type Flight } from "./flight.js";
 import { type LazyOptions, type LazySettings, resolveLazyOptions } from "./options.js";
 import { createSources, type Places, type Sources } from "./source.js";
 import { createStore, type Store } from "./store.js";
+import { threads } from "./threads.js";
 import type { LazyOutcome, LazyTask } from "./worker.js";
 
 export type { LazyOptions } from "./options.js";
 export { LAZY_LEVELS } from "./options.js";
-
-/** Run from TypeScript sources (tests via tsx) or from the built dist/. */
-const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
 /** Compressions waiting for a thread; past this, requests are served identity and retried later. */
 const MAX_QUEUE = 1000;
@@ -276,28 +273,6 @@ async function setUpPlaces({ root, cacheDir }: LazySettings): Promise<Places> {
   // Created and tagged, or refused when it holds someone else's files: never emptied.
   await markCacheDir(cacheDir, "lazy.cacheDir");
   return { root: await realpath(root), cache: await realpath(cacheDir) };
-}
-
-/** A compression on one of the pool's threads, stopped at `timeoutMs`; failures become outcomes. */
-function threads({ concurrency, timeoutMs }: LazySettings) {
-  let pool: Piscina | undefined;
-  return {
-    async compress(task: LazyTask): Promise<LazyOutcome> {
-      try {
-        pool ??= new Piscina({ filename: workerUrl.href, minThreads: 0, maxThreads: concurrency, idleTimeout: 30_000 });
-        // The limit counts from when the work starts, not from when it was queued.
-        return (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as LazyOutcome;
-      } catch (error) {
-        const { name, message } = error as Error;
-        return {
-          kind: "error",
-          code: "E_COMPRESS",
-          message: name === "AbortError" ? `took longer than ${timeoutMs} ms` : message,
-        };
-      }
-    },
-    destroy: () => pool?.destroy(),
-  };
 }
 
 /**
