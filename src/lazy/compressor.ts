@@ -158,6 +158,7 @@ function start(parts: Parts, key: string, task: LazyTask): Promise<void> | undef
   return parts.track(run);
 }
 
+/** The variant of `rel`, after the one compression of its key if there is none yet; no time limit here. */
 async function find(parts: Parts, rel: string, encoding: Encoding): Promise<LazyVariant | undefined> {
   const { sources, store, settings } = parts;
   const found = await sources.locate(rel);
@@ -304,7 +305,8 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
     errors: 0,
   };
   let closed = false;
-  const parts: Parts = { settings, places, sources, store, flight, counts, track, ...pool, isClosed: () => closed };
+  const isClosed = () => closed;
+  const parts: Parts = { settings, places, sources, store, flight, counts, track, compress: pool.compress, isClosed };
   places.then(
     // An earlier run or a smaller maxSize may have left the folder over the bound.
     () => store.evict(),

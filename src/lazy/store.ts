@@ -70,6 +70,61 @@ const touch = (path: string, now: number): Promise<boolean> =>
   );
 
 /**
+ * LRU passes over one cache folder, one at a time: a call during a pass asks for one more, and a
+ * write during a pass leaves one owed to the next `evictIfOwed`. `onFreed` hears of each pass that freed bytes.
+ */
+function evictor(options: Required<Pick<StoreOptions, "cacheDir" | "maxSize" | "track">>, onFreed: () => void) {
+  let evictedBytes = 0;
+  let evicting: Promise<void> | undefined;
+  let again = false;
+  let owed = false;
+  let closed = false;
+
+  function evict(): Promise<void> {
+    if (evicting) {
+      again = true;
+      return evicting;
+    }
+    owed = false;
+    evicting = options.track(
+      (async () => {
+        do {
+          again = false;
+          // Unlink, never truncate: a process that opened an entry keeps reading it.
+          const freed = await evictCache(options.cacheDir, options.maxSize);
+          evictedBytes += freed;
+          if (freed > 0) onFreed();
+        } while (again && !closed);
+      })()
+        .catch(() => {})
+        .finally(() => {
+          evicting = undefined;
+        }),
+    );
+    return evicting;
+  }
+
+  return {
+    evict,
+    /** One of ours was just written: a pass now, or one owed if a pass is running. */
+    wrote(): void {
+      owed = true;
+      evict();
+    },
+    evictIfOwed(): void {
+      if (owed) evict();
+    },
+    async close(): Promise<void> {
+      closed = true;
+      await evicting;
+    },
+    get evictedBytes() {
+      return evictedBytes;
+    },
+  };
+}
+
+/**
  * Create the store of one cache folder; the folder must exist and be ours (see `markCacheDir`).
  *
  * @example
@@ -81,11 +136,10 @@ export function createStore(options: StoreOptions): Store {
   const { cacheDir, maxSize, touchIntervalMs = TOUCH_INTERVAL_MS, failureRetryMs = FAILURE_RETRY_MS } = options;
   const track = options.track ?? (<T>(work: Promise<T>) => work);
   const entries = new Map<string, Entry>();
-  let evictedBytes = 0;
-  let evicting: Promise<void> | undefined;
-  let evictAgain = false;
-  let wroteSinceEvict = false;
-  let closed = false;
+  // Which entries a pass removed is not known: have each one's next hit check that it is still there.
+  const eviction = evictor({ cacheDir, maxSize, track }, () => {
+    for (const entry of entries.values()) if (entry.state === "ready") entry.touchedAt = 0;
+  });
 
   async function lookup(key: string, now: number): Promise<Entry | undefined> {
     let entry = entries.get(key);
@@ -105,31 +159,6 @@ export function createStore(options: StoreOptions): Store {
     return entry;
   }
 
-  function evict(): Promise<void> {
-    if (evicting) {
-      evictAgain = true;
-      return evicting;
-    }
-    wroteSinceEvict = false;
-    evicting = track(
-      (async () => {
-        do {
-          evictAgain = false;
-          // Unlink, never truncate: a process that opened an entry keeps reading it.
-          const freed = await evictCache(cacheDir, maxSize);
-          evictedBytes += freed;
-          // Which entries went is not known: have each one's next hit check that it is still there.
-          if (freed > 0) for (const entry of entries.values()) if (entry.state === "ready") entry.touchedAt = 0;
-        } while (evictAgain && !closed);
-      })()
-        .catch(() => {})
-        .finally(() => {
-          evicting = undefined;
-        }),
-    );
-    return evicting;
-  }
-
   async function discard(...paths: string[]): Promise<void> {
     await track(Promise.all(paths.map((path) => rm(path, { force: true }))));
   }
@@ -140,9 +169,7 @@ export function createStore(options: StoreOptions): Store {
     ready(key, file, wrote) {
       const now = Date.now();
       entries.set(key, { state: "ready", ...file, usedAt: now, touchedAt: now });
-      if (!wrote) return;
-      wroteSinceEvict = true;
-      evict();
+      if (wrote) eviction.wrote();
     },
     none(key) {
       entries.set(key, { state: "none", usedAt: Date.now() });
@@ -162,21 +189,20 @@ export function createStore(options: StoreOptions): Store {
       // Our entries only, and the folder stays: another process may be about to write into it.
       await emptyCache(cacheDir);
     },
-    evict,
+    evict: eviction.evict,
     reap(before) {
       for (const [key, entry] of entries) if (entry.usedAt < before) entries.delete(key);
-      if (wroteSinceEvict) evict();
+      eviction.evictIfOwed();
     },
     async close() {
-      closed = true;
-      await evicting;
+      await eviction.close();
       entries.clear();
     },
     get size() {
       return entries.size;
     },
     get evictedBytes() {
-      return evictedBytes;
+      return eviction.evictedBytes;
     },
   };
 }
