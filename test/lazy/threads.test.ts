@@ -3,12 +3,12 @@ import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { settingsDigest } from "../../src/build/settings.js";
 import { cacheEntryPath, decodeVariant } from "../../src/cache.js";
 import { hashBytes } from "../../src/hash.js";
 import { threads } from "../../src/lazy/threads.js";
 import type { LazyTask } from "../../src/lazy/worker.js";
-import { settingsDigest } from "../../src/settings.js";
-import { ROOT, removeDir, tempDir } from "../helpers.js";
+import { ROOT, removeDir, tempDir } from "../support/helpers.js";
 
 const CODE = readFileSync(join(ROOT, "node_modules", "typescript", "lib", "typescript.js")).subarray(0, 1_000_000);
 
