@@ -2,7 +2,7 @@
 // bounded on-disk cache, off the event loop, never making a request wait past maxWaitMs.
 // This file wires the options, sources, single flight and store together, and holds the public types.
 import { realpath } from "node:fs/promises";
-import { cacheEntryPath } from "../cache.js";
+import { cacheEntryPath, notWorthItPath } from "../cache.js";
 import { PrecompressorError } from "../errors.js";
 import { brotliKindOf } from "../formats.js";
 import type { Encoding } from "../manifest-format.js";
@@ -234,7 +234,7 @@ async function purgeFile(parts: Parts, rel: string): Promise<void> {
       parts.flight.forget(key);
       store.forget(key);
       const path = cacheEntryPath(settings.cacheDir, settings.digests[encoding], hash);
-      await store.discard(path, `${path}.none`);
+      await store.discard(path, notWorthItPath(path));
     }
   }
 }
