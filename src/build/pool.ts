@@ -62,8 +62,8 @@ async function runOnThreads(
 ): Promise<Interrupted> {
   if (tasks.length === 0) return [];
   const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
-  const streams = tasks.some((t) => t.size > STREAM_THRESHOLD);
-  const pool = wantsHost(tasks.map((t) => t.task)) ? startHost(threads, streams) : await startHere(threads);
+  const streamed = tasks.filter((t) => t.size > STREAM_THRESHOLD).map((t) => t.task);
+  const pool = wantsHost(streamed) ? startHost(threads, streamed.length > 0) : await startHere(threads);
   const ordered = [...tasks].sort((a, b) => b.size - a.size);
   const interrupted: CompressTask[] = [];
   let next = 0;
