@@ -15,7 +15,7 @@ import { assertDirectory } from "../paths.js";
 import { VERSION } from "../version.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { type PrecompressOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import { type PoolTask, runPool } from "./pool.js";
+import { type PoolTask, runPool, type WarmPool, warmPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
 import { settingsDigest } from "./settings.js";
@@ -100,9 +100,12 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   const remove = async (paths: string[]) => {
     for (const problem of await Promise.all(paths.map((p) => removeOwned(realRoot, p)))) if (problem) warn(problem);
   };
+  let warm: WarmPool | undefined;
   try {
     const { manifest: previous, warnings: manifestWarnings } = await readPrevious(opts);
     for (const message of manifestWarnings) warn(message);
+    // A cold build will need the threads: they start now, while the walk runs.
+    warm = previous || opts.dryRun ? undefined : warmPool(opts.concurrency);
     const scanned = await scan(opts);
     for (const message of scanned.warnings) warn(message);
     if (!opts.dryRun) await remove(scanned.temps);
@@ -114,7 +117,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
       // Until the new manifest is written, no manifest may name a variant that is about to be replaced.
       await writeManifest(opts.manifestPath, run.interimManifest(tasks));
     }
-    const interrupted = await run.execute(tasks, options.signal);
+    const interrupted = await run.execute(tasks, options.signal, warm);
     const summary = run.summarise(warnings);
     if (!opts.dryRun) {
       await remove(run.interruptedVariants(interrupted));
@@ -141,6 +144,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     summary.durationMs = Math.round(performance.now() - started);
     return summary;
   } finally {
+    await warm?.release();
     await release?.();
   }
 }
@@ -273,7 +277,7 @@ class Run {
   }
 
   /** Run the planned tasks; returns those an abort cut short. */
-  async execute(tasks: PoolTask[], signal: AbortSignal | undefined): Promise<CompressTask[]> {
+  async execute(tasks: PoolTask[], signal: AbortSignal | undefined, warm?: WarmPool): Promise<CompressTask[]> {
     const total = tasks.length;
     let done = 0;
     const interrupted = await runPool(
@@ -285,6 +289,7 @@ class Run {
         this.onProgress?.({ done, total, path: this.relOf(task.path) });
       },
       signal,
+      warm,
     );
     if (signal?.aborted) this.keepUnstarted(tasks, interrupted);
     for (const rel of this.removedSources()) {
