@@ -28,7 +28,7 @@ import { deltaFileName, encodeDelta } from "../delta.js";
 import { type ErrorCode, systemReason } from "../errors.js";
 import { VARIANT_SUFFIX } from "../formats.js";
 import { formatDigest, hashBytes, hashFile } from "../hash.js";
-import type { DeltaEncoding, DeltaEntry, Encoding, VariantEntry } from "../manifest-format.js";
+import type { DeltaEntry, Encoding, VariantEntry } from "../manifest-format.js";
 import { containedSync, nameFits, slotIsFree, tempPathFor } from "../ownership.js";
 import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome, VariantFailure } from "./tasks.js";
 
