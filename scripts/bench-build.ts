@@ -217,7 +217,8 @@ async function benchCorpus(corpusName: CorpusName, ctx: SectionContext): Promise
   const total = ENCODINGS.reduce((s, e) => s + floor.ms[e], 0);
   console.log(`floor (all three): ${seconds(total)} single-thread ÷ ${cores} cores = ${seconds(total / cores)}`);
 
-  const list = tools(eligible, floor);
+  // --no-peers: precompressor against the floor only (gzipper alone takes minutes a round).
+  const list = tools(eligible, floor).filter((t) => !process.argv.includes("--no-peers") || t.name === "precompressor");
   console.log("\ninvocations:");
   printInvocations(list);
   for (const tool of list) if (tool.unavailable) console.log(`  ${tool.name}: NOT MEASURED — ${tool.unavailable}`);
