@@ -7,7 +7,6 @@ export type { PrecompressOptions, Progress } from "./build/options.js";
 export { precompress } from "./build/precompress.js";
 export type { Shard } from "./build/shard.js";
 export type { EncodingTotals, Summary } from "./build/summary.js";
-export { decodeVariant } from "./cache.js";
 export type { PrecompressorConfig } from "./cli/config-file.js";
 export { defineConfig } from "./cli/config-file.js";
 export type { ErrorCode } from "./errors.js";

@@ -2,15 +2,14 @@
 // steps (lock, read, walk, plan, interim manifest, pool, manifest, orphans); each step is its own module.
 
 import { realpath } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import fg from "fast-glob";
 import { evictCache } from "../cache.js";
 import { DELTA_ENCODINGS, deltaSupport } from "../delta.js";
 import { PrecompressorError } from "../errors.js";
 import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "../manifest.js";
 import type { DeltaEncoding } from "../manifest-format.js";
-import { isOwnTemp, markCacheDir, removeOwned, slotIsFree, TEMP_GLOB } from "../ownership.js";
+import { findOwnTemps, markCacheDir, removeOwned, slotIsFree } from "../ownership.js";
 import { assertDirectory } from "../paths.js";
 import { Ledger } from "./ledger.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
@@ -81,7 +80,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
         await writeManifest(opts.manifestPath, next);
       await remove(ledger.orphanVariants());
       if (options.signal?.aborted) {
-        await remove(await ownTemps(opts.dir));
+        await remove(await findOwnTemps(opts.dir));
         throw new PrecompressorError(
           "E_ABORTED",
           `${opts.dir}: interrupted; finished files are in the manifest, the rest is redone next run`,
@@ -108,12 +107,6 @@ async function readPrevious(opts: ResolvedOptions): Promise<ManifestRead> {
   if (read.manifest || !opts.shard) return read;
   const whole = await readManifest(join(opts.dir, MANIFEST_NAME));
   return { manifest: whole.manifest, warnings: [...read.warnings, ...whole.warnings] };
-}
-
-/** Temp files of workers that were stopped mid-write: our exact name pattern, nothing else. */
-async function ownTemps(dir: string): Promise<string[]> {
-  const temps = await fg(TEMP_GLOB, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
-  return temps.filter((t) => isOwnTemp(basename(t)));
 }
 
 /** The delta encodings this Node can write for real; each missing one is reported once. */

@@ -3,7 +3,7 @@ import { lstatSync, readdir, type Stats, statSync } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
 import { basename, dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
-import { isOwnTemp, TEMP_GLOB } from "../ownership.js";
+import { isOwnTemp, matchesTempGlob, TEMP_GLOB } from "../ownership.js";
 import { isSafeRelativePath } from "../paths.js";
 
 export interface ScanOptions {
@@ -57,7 +57,7 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
   const stats = entries.map((rel, i): Stats | null | undefined | false => {
     if (isOwnTemp(basename(rel))) return undefined;
     // A dotfile only our temp glob matched: not a file of the site (dotfiles are not listed).
-    if (/^\.pc-.*\.tmp$/s.test(basename(rel))) return false;
+    if (matchesTempGlob(basename(rel))) return false;
     try {
       return statOf(paths[i] as string);
     } catch {
