@@ -1,4 +1,4 @@
-// `npm run bench [-- section…] [-- --quick] [-- --rounds=N]`: every section by default.
+// `npm run bench [-- section…] [-- --quick] [-- --rounds=N] [-- --no-peers]`: every section by default.
 // Sections: build (issues 5, 18), costs (issue 18), incremental (issue 3), server (issue 4), lazy (issue 7), delta (issue 8);
 // bigfile (peak memory with a 500 MB file added, ~10 min) runs only when named.
 import { execFileSync } from "node:child_process";
@@ -72,8 +72,9 @@ function parseArgs(argv: string[]): { sections: string[]; ctx: SectionContext } 
   const rounds = roundsFlag ? Number(roundsFlag) : quick ? 1 : 3;
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new Error(`--rounds expects a whole number >= 1, got "${roundsFlag}"`);
-  const unknown = argv.filter((a) => a.startsWith("-") && a !== "--quick" && !a.startsWith("--rounds="));
-  if (unknown.length) throw new Error(`unknown flag ${unknown.join(" ")} (use --quick, --rounds=N)`);
+  const known = (a: string) => a === "--quick" || a === "--no-peers" || a.startsWith("--rounds=");
+  const unknown = argv.filter((a) => a.startsWith("-") && !known(a));
+  if (unknown.length) throw new Error(`unknown flag ${unknown.join(" ")} (use --quick, --rounds=N, --no-peers)`);
   const named = argv.filter((a) => !a.startsWith("-"));
   for (const name of named) {
     if (!(name in SECTIONS)) throw new Error(`unknown section "${name}" (use ${Object.keys(SECTIONS).join(", ")})`);

@@ -1,5 +1,5 @@
 // What each zstd level costs per call on the @mongodb-js/zstd@1.2.2 bindings (no size hint),
-// for files of several sizes: the measurement behind the small-file level cap in src/zstd.ts.
+// for files of several sizes: why whole files on Node < 22.15 go to zstd in WebAssembly (src/zstd.ts).
 // Run: node scripts/zstd-levels.cjs
 const { readFileSync } = require("node:fs");
 const bindings = require("@mongodb-js/zstd/bindings.js");

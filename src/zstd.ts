@@ -1,21 +1,12 @@
-// zstd has two backends: node:zlib where the running Node has it (>= 22.15),
-// otherwise @mongodb-js/zstd@1.2.2, whose bindings honour the level (its
-// `compress()` wrapper silently uses level 3).
+// zstd has two backends: node:zlib where the running Node has it (>= 22.15), otherwise zstd
+// compiled to WebAssembly (@bokuweb/zstd-wasm) for whole buffers and @mongodb-js/zstd@1.2.2's
+// bindings for streams (its `compress()` wrapper silently uses level 3: the bindings are called).
 import { createRequire } from "node:module";
 import { Transform } from "node:stream";
 import * as zlib from "node:zlib";
 
 /** Browsers decode zstd only with a window <= 8 MB (RFC 9659). */
 export const ZSTD_MAX_WINDOW_LOG = 23;
-
-/**
- * The bindings take no size hint, so at high levels every call pays for
- * tables sized for an unbounded input: ~50 ms at level 19 even for 1 KB
- * (level 9: ~1 ms). Below this size the bindings backend caps the level,
- * so a site of 2,000 small files takes seconds, not minutes.
- */
-export const BINDINGS_SMALL_FILE_BYTES = 128 * 1024;
-export const BINDINGS_SMALL_FILE_MAX_LEVEL = 9;
 
 /** Frames of at most the window size keep memory bounded on the bindings path for large files. */
 const BINDINGS_FRAME_BYTES = 1 << ZSTD_MAX_WINDOW_LOG;
@@ -29,26 +20,40 @@ interface Bindings {
   compress(buf: Buffer, level: number): Promise<Buffer>;
   decompress(buf: Buffer): Promise<Buffer>;
 }
+interface Wasm {
+  init(): Promise<void>;
+  compress(buf: Uint8Array, level: number): Uint8Array;
+}
 
 const nodeZstd: NodeZstd | undefined =
   typeof (zlib as Partial<NodeZstd>).createZstdCompress === "function" ? (zlib as NodeZstd) : undefined;
+const requireCjs = createRequire(import.meta.url);
 let bindings: Bindings | undefined;
 function loadBindings(): Bindings {
-  bindings ??= createRequire(import.meta.url)("@mongodb-js/zstd/bindings.js") as Bindings;
+  bindings ??= requireCjs("@mongodb-js/zstd/bindings.js") as Bindings;
   return bindings;
 }
 
-/** Which zstd implementation this process uses; part of the settings digest, since bytes differ. */
-export const zstdBackend: "node:zlib" | "@mongodb-js/zstd" = nodeZstd ? "node:zlib" : "@mongodb-js/zstd";
+/**
+ * The bindings take no size hint: every call allocates and faults in tables sized for an unbounded
+ * input (~50 ms at level 19 even for 1 KB). The WebAssembly build calls ZSTD_compress, which sizes
+ * them to the input, and keeps its heap between calls, so whole buffers go there at the full level.
+ */
+let wasm: Promise<Wasm> | undefined;
+function loadWasm(): Promise<Wasm> {
+  wasm ??= (async () => {
+    const w = requireCjs("@bokuweb/zstd-wasm") as Wasm;
+    await w.init();
+    return w;
+  })();
+  return wasm;
+}
+
+/** Which zstd implementation this process uses for whole buffers; part of the settings digest, since bytes differ. */
+export const zstdBackend: "node:zlib" | "@bokuweb/zstd-wasm" = nodeZstd ? "node:zlib" : "@bokuweb/zstd-wasm";
 
 /** The highest level that keeps the window within 8 MB on this backend. */
 export const ZSTD_MAX_LEVEL = nodeZstd ? 22 : 19;
-
-/** The level actually used for a file of `size` bytes on this backend. */
-export function effectiveZstdLevel(level: number, size: number): number {
-  if (nodeZstd || size >= BINDINGS_SMALL_FILE_BYTES) return level;
-  return Math.min(level, BINDINGS_SMALL_FILE_MAX_LEVEL);
-}
 
 function nodeZstdOptions(level: number, size: number): object {
   const c = zlib.constants as unknown as Record<string, number>;
@@ -66,18 +71,12 @@ export async function zstdCompressBuffer(input: Buffer, level: number): Promise<
       z.zstdCompress(input, nodeZstdOptions(level, input.length), (err, out) => (err ? reject(err) : resolve(out))),
     );
   }
-  const b = loadBindings();
-  const lvl = effectiveZstdLevel(level, input.length);
-  if (input.length <= BINDINGS_FRAME_BYTES) return b.compress(input, lvl);
-  // One frame per window: concatenated frames are one valid zstd stream (RFC 8878 §3.1).
-  const frames: Buffer[] = [];
-  for (let at = 0; at < input.length; at += BINDINGS_FRAME_BYTES) {
-    frames.push(await b.compress(input.subarray(at, at + BINDINGS_FRAME_BYTES), lvl));
-  }
-  return Buffer.concat(frames);
+  // One frame whatever the size: ZSTD_compress keeps level <= 19's window within 8 MB itself.
+  const out = (await loadWasm()).compress(input, level);
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
-/** zstd-compress a whole buffer on this thread; undefined on the bindings backend, which is async only. */
+/** zstd-compress a whole buffer on this thread; undefined where the WebAssembly build, loaded asynchronously, encodes. */
 export function zstdCompressBufferSync(input: Buffer, level: number): Buffer | undefined {
   return nodeZstd?.zstdCompressSync(input, nodeZstdOptions(level, input.length));
 }
@@ -85,7 +84,7 @@ export function zstdCompressBufferSync(input: Buffer, level: number): Buffer | u
 /** A streaming zstd encoder for files too large to hold in memory. */
 export function createZstdCompressStream(level: number, size: number): Transform {
   if (nodeZstd) return nodeZstd.createZstdCompress(nodeZstdOptions(level, size));
-  return createFramingStream(loadBindings(), effectiveZstdLevel(level, size));
+  return createFramingStream(loadBindings(), level);
 }
 
 /**

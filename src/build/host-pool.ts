@@ -1,6 +1,6 @@
-// On Node < 22.15, zstd comes from @mongodb-js/zstd, whose encoder takes no size hint: every
-// call allocates ~80 MB of level-19 tables and faults them in page by page, ~240 ms a call on
-// these machines even for 1 KB. glibc can back such allocations with transparent huge pages
+// On Node < 22.15, files too big to buffer stream their zstd through @mongodb-js/zstd, whose
+// encoder takes no size hint: every frame allocates ~80 MB of level-19 tables and faults them in
+// page by page. glibc can back such allocations with transparent huge pages
 // (`glibc.malloc.hugetlb=1`), 2.3x faster zstd here, but only from an environment variable read
 // at process start. So where it pays, the worker pool runs in a child process started with it;
 // the parent keeps the lock, the manifest and every decision.
@@ -22,18 +22,19 @@ const BOUNDED_HEAP = "glibc.malloc.trim_threshold=131072";
 const hostUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker-host.ts" : "./worker-host.js", import.meta.url);
 
 /**
- * Whether these tasks are worth a child process. `PRECOMPRESSOR_POOL_HOST=0` never starts one,
- * `=1` always does (the tests use both).
+ * Whether the tasks of files too big to buffer (`streamed`) are worth a child process: whole
+ * buffers never reach the bindings. `PRECOMPRESSOR_POOL_HOST=0` never starts one, `=1` always
+ * does (the tests use both).
  */
-export function wantsHost(tasks: readonly CompressTask[]): boolean {
+export function wantsHost(streamed: readonly CompressTask[]): boolean {
   const forced = process.env.PRECOMPRESSOR_POOL_HOST;
   if (forced === "0" || forced === "1") return forced === "1";
-  return hostHelpsZstd() && tasks.some((t) => t.jobs.some((j) => j.encoding === "zstd" && j.level > 3));
+  return hostHelpsZstd() && streamed.some((t) => t.jobs.some((j) => j.encoding === "zstd" && j.level > 3));
 }
 
-/** Whether this process's zstd would run faster in a host: the bindings backend, on Linux, with huge pages on offer. */
+/** Whether this process's zstd streams would run faster in a host: the bindings, on Linux, with huge pages on offer. */
 export function hostHelpsZstd(): boolean {
-  if (process.platform !== "linux" || zstdBackend !== "@mongodb-js/zstd") return false;
+  if (process.platform !== "linux" || zstdBackend === "node:zlib") return false;
   // Already set for this process (by the user, or we are the child): the in-process pool has it.
   if (process.env.GLIBC_TUNABLES?.includes("glibc.malloc.hugetlb")) return false;
   try {

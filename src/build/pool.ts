@@ -25,15 +25,46 @@ export async function runPool(
   concurrency: number | undefined,
   onDone: (task: CompressTask, result: CompressResult) => void,
   signal?: AbortSignal,
+  warm?: WarmPool,
 ): Promise<Interrupted> {
   // Files only to be hashed and listed cost less than a trip to a thread: run them here.
   const listOnly = tasks.filter(({ task }) => task.jobs.length === 0 && !task.deltas);
   const toCompress = tasks.filter(({ task }) => task.jobs.length > 0 || task.deltas);
-  const [interrupted] = await Promise.all([
-    runOnThreads(toCompress, concurrency, onDone, signal),
-    runHere(listOnly, onDone, signal),
-  ]);
-  return interrupted;
+  try {
+    const [interrupted] = await Promise.all([
+      runOnThreads(toCompress, concurrency, onDone, signal, warm),
+      runHere(listOnly, onDone, signal),
+    ]);
+    return interrupted;
+  } finally {
+    await warm?.release();
+  }
+}
+
+/** Threads started before the plan is known, so they boot while the walk runs; used once, or released. */
+export interface WarmPool {
+  readonly threads: number;
+  /** The pool, once: whoever takes it destroys it. */
+  take(): Promise<TaskRunner> | undefined;
+  /** Destroy the pool if nobody took it. */
+  release(): Promise<void>;
+}
+
+/**
+ * Start `concurrency` compression threads now. For a cold build, where every file will need them:
+ * their ~100 ms of start-up then overlaps the walk instead of following it.
+ */
+export function warmPool(concurrency: number | undefined): WarmPool {
+  const threads = Math.max(1, concurrency ?? availableParallelism());
+  let runner: Promise<TaskRunner> | undefined = startHere(threads);
+  // A pool that failed to start fails whoever takes it, not the process before anyone does.
+  runner.catch(() => undefined);
+  const take = () => {
+    const taken = runner;
+    runner = undefined;
+    return taken;
+  };
+  return { threads, take, release: async () => (await take())?.destroy() };
 }
 
 /**
@@ -59,11 +90,15 @@ async function runOnThreads(
   concurrency: number | undefined,
   onDone: (task: CompressTask, result: CompressResult) => void,
   signal: AbortSignal | undefined,
+  warm: WarmPool | undefined,
 ): Promise<Interrupted> {
   if (tasks.length === 0) return [];
-  const threads = Math.max(1, Math.min(concurrency ?? availableParallelism(), tasks.length));
-  const streams = tasks.some((t) => t.size > STREAM_THRESHOLD);
-  const pool = wantsHost(tasks.map((t) => t.task)) ? startHost(threads, streams) : await startHere(threads);
+  const streamed = tasks.filter((t) => t.size > STREAM_THRESHOLD).map((t) => t.task);
+  const host = wantsHost(streamed);
+  const threads = Math.max(1, Math.min(warm?.threads ?? concurrency ?? availableParallelism(), tasks.length));
+  // The host has threads of its own: warm ones here would only sit idle through the run.
+  if (host) await warm?.release();
+  const pool = host ? startHost(threads, streamed.length > 0) : await (warm?.take() ?? startHere(threads));
   const ordered = [...tasks].sort((a, b) => b.size - a.size);
   const interrupted: CompressTask[] = [];
   let next = 0;

@@ -15,7 +15,7 @@ import { Ledger } from "./ledger.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
 import { type PrecompressOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { deltaJobs, digestsOf, isEligible, plan, type Sorted, sortFiles } from "./plan.js";
-import { runPool } from "./pool.js";
+import { runPool, type WarmPool, warmPool } from "./pool.js";
 import { type Dictionary, indexReleases } from "./releases.js";
 import { scan } from "./scan.js";
 import { type Summary, summarise } from "./summary.js";
@@ -48,9 +48,12 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
   const remove = async (paths: string[]) => {
     for (const problem of await Promise.all(paths.map((p) => removeOwned(realRoot, p)))) if (problem) warn(problem);
   };
+  let warm: WarmPool | undefined;
   try {
     const { manifest: previous, warnings: manifestWarnings } = await readPrevious(opts);
     for (const message of manifestWarnings) warn(message);
+    // A cold build will need the threads: they start now, while the walk runs.
+    warm = previous || opts.dryRun ? undefined : warmPool(opts.concurrency);
     const scanned = await scan(opts);
     for (const message of scanned.warnings) warn(message);
     if (!opts.dryRun) await remove(scanned.temps);
@@ -66,7 +69,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
       // Until the new manifest is written, no manifest may name a variant that is about to be replaced.
       await writeManifest(opts.manifestPath, ledger.interimManifest(tasks));
     }
-    const interrupted = await execute(ledger, options);
+    const interrupted = await execute(ledger, options, warm);
     const summary = summarise(ledger, warnings);
     if (!opts.dryRun) {
       await remove(ledger.interruptedVariants(interrupted));
@@ -93,6 +96,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     summary.durationMs = Math.round(performance.now() - started);
     return summary;
   } finally {
+    await warm?.release();
     await release?.();
   }
 }
@@ -129,7 +133,7 @@ async function dictionariesOf(sorted: Sorted, opts: ResolvedOptions): Promise<Ma
 }
 
 /** Run the planned tasks into the ledger; returns those an abort cut short. */
-async function execute(ledger: Ledger, options: PrecompressOptions): Promise<CompressTask[]> {
+async function execute(ledger: Ledger, options: PrecompressOptions, warm?: WarmPool): Promise<CompressTask[]> {
   const { tasks } = ledger.plan;
   let done = 0;
   const interrupted = await runPool(
@@ -141,6 +145,7 @@ async function execute(ledger: Ledger, options: PrecompressOptions): Promise<Com
       options.onProgress?.({ done, total: tasks.length, path: ledger.relOf(task.path) });
     },
     options.signal,
+    warm,
   );
   ledger.close(interrupted, options.signal?.aborted === true);
   return interrupted;
