@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import compression from "compression";
 import { encodeBuffer } from "../src/codecs.js";
-import { createLazyCompressor, LAZY_LEVELS } from "../src/lazy.js";
+import { createLazyCompressor, LAZY_LEVELS } from "../src/lazy/compressor.js";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..");
 const FILE = "app.js";

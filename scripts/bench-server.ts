@@ -118,7 +118,7 @@ async function makeFixture(): Promise<string> {
     await readFile(join(assets, "vendor.77bc0e1d.js")),
   ]).subarray(0, 100 * 1024);
   await writeFile(join(dir, FILE), js);
-  const { precompress } = await import("../src/precompress.js");
+  const { precompress } = await import("../src/build/precompress.js");
   await precompress({ dir, cache: false });
   return dir;
 }

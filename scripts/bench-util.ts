@@ -259,7 +259,7 @@ export const OUR_BIN = join(ROOT, "bin", "precompressor.js");
 let ourCli: { ok: true } | { ok: false; reason: string } | undefined;
 
 /**
- * Build dist/ once per bench run (the bin is a shim over dist/cli.js, and a
+ * Build dist/ once per bench run (the bin is a shim over dist/cli/main.js, and a
  * stale dist would measure old code). Unavailable, with the reason, while the
  * CLI is missing or does not build: the other rows are still worth having.
  */

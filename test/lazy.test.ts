@@ -5,12 +5,12 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/prom
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { settingsDigest } from "../src/build/settings.js";
 import { decodeVariant, writeCache } from "../src/cache.js";
 import type { PrecompressorError } from "../src/errors.js";
 import { hashBytes } from "../src/hash.js";
-import { createLazyCompressor, LAZY_LEVELS, type LazyOptions, type LazyVariant } from "../src/lazy.js";
+import { createLazyCompressor, LAZY_LEVELS, type LazyOptions, type LazyVariant } from "../src/lazy/compressor.js";
 import type { Encoding } from "../src/manifest-format.js";
-import { settingsDigest } from "../src/settings.js";
 import { ROOT, removeDir, tempDir } from "./helpers.js";
 
 /** Real code to compress: slices of TypeScript's own bundle, 9 MB of JavaScript. */

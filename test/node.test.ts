@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { brotliCompressSync, brotliDecompressSync } from "node:zlib";
+import { precompress } from "../src/build/precompress.js";
 import { PrecompressorError } from "../src/errors.js";
 import type { Manifest } from "../src/manifest-format.js";
-import { precompress } from "../src/precompress.js";
 import { serveStatic } from "../src/serve/node.js";
 import { startServer } from "../src/serve/preview.js";
 import {

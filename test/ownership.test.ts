@@ -5,13 +5,13 @@ import { execFileSync } from "node:child_process";
 import { chmod, chown, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { precompress } from "../src/build/precompress.js";
+import compressFile from "../src/build/worker.js";
 import { deltaFileName } from "../src/delta.js";
 import { hashBytes } from "../src/hash.js";
-import { createLazyCompressor } from "../src/lazy.js";
+import { createLazyCompressor } from "../src/lazy/compressor.js";
 import { CACHE_TAG, isOwnTemp, markCacheDir } from "../src/ownership.js";
-import { precompress } from "../src/precompress.js";
 import { startServer } from "../src/serve/preview.js";
-import compressFile from "../src/worker.js";
 import {
   cannotRunAsNobody,
   copySite,

@@ -4,7 +4,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { resolve } from "node:path";
 import { ALL_ENCODINGS, contentTypeOf, isCompressible } from "../formats.js";
-import { createLazyCompressor, type LazyCompressor, type LazyOptions, type LazyVariant } from "../lazy.js";
+import { createLazyCompressor, type LazyCompressor, type LazyOptions, type LazyVariant } from "../lazy/compressor.js";
 
 import { isSafeRelativePath } from "../paths.js";
 import { decide, type HeaderReader, type Reply } from "./http.js";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Plugin as RollupPlugin } from "rollup";
 import type { PluginOption } from "vite";
-import precompressor from "../../src/vite.js";
+import precompressor from "../../src/bundler/vite.js";
 import { loadManifest, verifyVariants } from "../helpers.js";
 import { appCopies, FIXTURE_APP, readmeSnippet, runNode, startNode, VITE } from "./helpers.js";
 

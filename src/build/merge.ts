@@ -2,11 +2,11 @@
 // single run would have written. Everything is checked before anything is written.
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { PrecompressorError } from "./errors.js";
+import { PrecompressorError } from "../errors.js";
+import { MANIFEST_NAME, parseManifest, writeManifest } from "../manifest.js";
+import type { Manifest, ManifestEntry } from "../manifest-format.js";
+import { assertDirectory } from "../paths.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
-import { MANIFEST_NAME, parseManifest, writeManifest } from "./manifest.js";
-import type { Manifest, ManifestEntry } from "./manifest-format.js";
-import { assertDirectory } from "./paths.js";
 import { partialManifestName, type Shard, shardOfPartialName } from "./shard.js";
 
 export interface MergeOptions {

@@ -1,78 +1,26 @@
 // The library's one job: bring a directory's variants and manifest up to date.
 
 import { realpath } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import fg from "fast-glob";
-import { evictCache } from "./cache.js";
-import { DELTA_ENCODINGS, deltaSupport } from "./delta.js";
-import { type ErrorCode, PrecompressorError } from "./errors.js";
-import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "./formats.js";
+import { evictCache } from "../cache.js";
+import { DELTA_ENCODINGS, deltaSupport } from "../delta.js";
+import { type ErrorCode, PrecompressorError } from "../errors.js";
+import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "../formats.js";
+import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "../manifest.js";
+import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
+import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree, TEMP_GLOB } from "../ownership.js";
+import { assertDirectory } from "../paths.js";
+import { VERSION } from "../version.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
-import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "./manifest.js";
-import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "./manifest-format.js";
-import { type ResolvedOptions, resolveOptions } from "./options.js";
-import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree, TEMP_GLOB } from "./ownership.js";
-import { assertDirectory } from "./paths.js";
+import { type PrecompressOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
 import { type ScannedFile, scan } from "./scan.js";
 import { settingsDigest } from "./settings.js";
 import { fileCost, type Shard, splitShards } from "./shard.js";
-import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome } from "./worker.js";
-
-/** Options of `precompress()`; each mirrors a CLI flag. */
-export interface PrecompressOptions {
-  /** The folder to compress. Default `dist`. */
-  dir?: string;
-  /** Default all three: `["gzip", "br", "zstd"]`. */
-  encodings?: Encoding[];
-  gzipLevel?: number;
-  brotliLevel?: number;
-  zstdLevel?: number;
-  /** Files smaller than this many bytes get no variants. Default 1024. */
-  minSize?: number;
-  /** A variant is written only if `compressed <= minRatio * original`. Default 0.95. */
-  minRatio?: number;
-  /** Globs relative to `dir`. Default every file. */
-  include?: string[];
-  exclude?: string[];
-  followSymlinks?: boolean;
-  /** Worker threads. Default: available parallelism. */
-  concurrency?: number;
-  /** Manifest path. Default `<dir>/.precompressor.json`. */
-  manifest?: string;
-  /** Use the persistent cache. Default true. */
-  cache?: boolean;
-  /** Default `node_modules/.cache/precompressor` under the working directory. */
-  cacheDir?: string;
-  /** Bytes; least recently used entries go first. Default 1 GiB. */
-  cacheMaxSize?: number;
-  /** Decide what would change and write nothing. */
-  check?: boolean;
-  dryRun?: boolean;
-  /** Allow a root or home folder as `dir`. */
-  force?: boolean;
-  /**
-   * `"k/n"`: compress only this job's share of a CI matrix of n (split by bytes, the same in every job)
-   * and write `<dir>/.precompressor.shard-k-of-n.json`; `merge()` joins the n partial manifests.
-   */
-  shard?: string | Shard;
-  /** Previous releases' folders: eligible files get RFC 9842 deltas (dcz, dcb) against their old versions. */
-  dictionaryFrom?: string[];
-  onProgress?: (progress: Progress) => void;
-  /** Stops the run: no new file starts, finished ones stay, and it rejects with `E_ABORTED`. */
-  signal?: AbortSignal;
-  /** Non-fatal problems (a corrupt manifest, a symlink leaving the root). Default: ignored. */
-  onWarning?: (message: string) => void;
-}
-
-export interface Progress {
-  done: number;
-  total: number;
-  path: string;
-}
+import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome } from "./tasks.js";
 
 /**
  * What happened to one file. A real run: compressed, restored (from the cache), removed (source gone),
@@ -123,7 +71,7 @@ export interface Summary {
   durationMs: number;
 }
 
-const generator = `precompressor@${(createRequire(import.meta.url)("../package.json") as { version: string }).version}`;
+const generator = `precompressor@${VERSION}`;
 
 /**
  * Compress every eligible file under `dir` to gzip, brotli and zstd variants beside it, and

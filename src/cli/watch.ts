@@ -1,11 +1,12 @@
 // `--watch`: re-run precompress when sources under dir change, debounced, blind to its own writes.
 import { watch as watchFs } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
-import { isCompressible, VARIANT_SUFFIX } from "./formats.js";
-import { LOCK_NAME } from "./lock.js";
-import { MANIFEST_NAME } from "./manifest.js";
-import { isOwnTemp } from "./ownership.js";
-import { type PrecompressOptions, precompress, type Summary } from "./precompress.js";
+import { LOCK_NAME } from "../build/lock.js";
+import type { PrecompressOptions } from "../build/options.js";
+import { precompress, type Summary } from "../build/precompress.js";
+import { isCompressible, VARIANT_SUFFIX } from "../formats.js";
+import { MANIFEST_NAME } from "../manifest.js";
+import { isOwnTemp } from "../ownership.js";
 
 export interface WatchOptions extends PrecompressOptions {
   /** Quiet time after the last change before a re-run starts. Default 200 ms. */

@@ -1,13 +1,64 @@
 // Validate and default the library's options once, with errors that name the option.
 import { homedir } from "node:os";
 import { join, parse, resolve } from "node:path";
-import { PrecompressorError } from "./errors.js";
-import { ALL_ENCODINGS } from "./formats.js";
-import { MANIFEST_NAME } from "./manifest.js";
-import type { Encoding } from "./manifest-format.js";
-import type { PrecompressOptions } from "./precompress.js";
+import { PrecompressorError } from "../errors.js";
+import { ALL_ENCODINGS } from "../formats.js";
+import { MANIFEST_NAME } from "../manifest.js";
+import type { Encoding } from "../manifest-format.js";
+import { ZSTD_MAX_LEVEL } from "../zstd.js";
 import { parseShard, partialManifestName, type Shard } from "./shard.js";
-import { ZSTD_MAX_LEVEL } from "./zstd.js";
+
+/** Options of `precompress()`; each mirrors a CLI flag. */
+export interface PrecompressOptions {
+  /** The folder to compress. Default `dist`. */
+  dir?: string;
+  /** Default all three: `["gzip", "br", "zstd"]`. */
+  encodings?: Encoding[];
+  gzipLevel?: number;
+  brotliLevel?: number;
+  zstdLevel?: number;
+  /** Files smaller than this many bytes get no variants. Default 1024. */
+  minSize?: number;
+  /** A variant is written only if `compressed <= minRatio * original`. Default 0.95. */
+  minRatio?: number;
+  /** Globs relative to `dir`. Default every file. */
+  include?: string[];
+  exclude?: string[];
+  followSymlinks?: boolean;
+  /** Worker threads. Default: available parallelism. */
+  concurrency?: number;
+  /** Manifest path. Default `<dir>/.precompressor.json`. */
+  manifest?: string;
+  /** Use the persistent cache. Default true. */
+  cache?: boolean;
+  /** Default `node_modules/.cache/precompressor` under the working directory. */
+  cacheDir?: string;
+  /** Bytes; least recently used entries go first. Default 1 GiB. */
+  cacheMaxSize?: number;
+  /** Decide what would change and write nothing. */
+  check?: boolean;
+  dryRun?: boolean;
+  /** Allow a root or home folder as `dir`. */
+  force?: boolean;
+  /**
+   * `"k/n"`: compress only this job's share of a CI matrix of n (split by bytes, the same in every job)
+   * and write `<dir>/.precompressor.shard-k-of-n.json`; `merge()` joins the n partial manifests.
+   */
+  shard?: string | Shard;
+  /** Previous releases' folders: eligible files get RFC 9842 deltas (dcz, dcb) against their old versions. */
+  dictionaryFrom?: string[];
+  onProgress?: (progress: Progress) => void;
+  /** Stops the run: no new file starts, finished ones stay, and it rejects with `E_ABORTED`. */
+  signal?: AbortSignal;
+  /** Non-fatal problems (a corrupt manifest, a symlink leaving the root). Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  path: string;
+}
 
 export interface ResolvedOptions {
   dir: string;

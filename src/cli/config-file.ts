@@ -2,9 +2,9 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { defaultLoaders, type Loader, lilconfig } from "lilconfig";
-import { PrecompressorError } from "./errors.js";
-import { resolveOptions } from "./options.js";
-import type { PrecompressOptions } from "./precompress.js";
+import type { PrecompressOptions } from "../build/options.js";
+import { resolveOptions } from "../build/options.js";
+import { PrecompressorError } from "../errors.js";
 
 /** What a config file may set: the library's options that are data, not callbacks, and not one job's `shard`. */
 export type PrecompressorConfig = Omit<PrecompressOptions, "onProgress" | "signal" | "onWarning" | "shard">;

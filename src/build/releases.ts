@@ -3,9 +3,9 @@
 
 import { join } from "node:path";
 import fg from "fast-glob";
-import { logicalName } from "./delta.js";
-import { isCompressible } from "./formats.js";
-import { hashFile } from "./hash.js";
+import { logicalName } from "../delta.js";
+import { isCompressible } from "../formats.js";
+import { hashFile } from "../hash.js";
 
 export interface Dictionary {
   path: string;

@@ -1,8 +1,8 @@
 // The worker pool, and the order in which files reach it.
 import { availableParallelism } from "node:os";
-import { STREAM_THRESHOLD } from "./codecs.js";
-import { startHost, type TaskRunner, wantsHost } from "./host-pool.js";
-import type { CompressResult, CompressTask } from "./worker.js";
+import { STREAM_THRESHOLD } from "../codecs.js";
+import { startHost, wantsHost } from "./host-pool.js";
+import type { CompressResult, CompressTask, TaskRunner } from "./tasks.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
 const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);

@@ -3,8 +3,8 @@ import { lstatSync, readdir, type Stats, statSync } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
 import { basename, dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
-import { isOwnTemp, TEMP_GLOB } from "./ownership.js";
-import { isSafeRelativePath } from "./paths.js";
+import { isOwnTemp, TEMP_GLOB } from "../ownership.js";
+import { isSafeRelativePath } from "../paths.js";
 
 export interface ScanOptions {
   dir: string;

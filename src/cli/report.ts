@@ -1,6 +1,7 @@
 // Human-readable output of the CLI: the summary table.
-import type { Encoding, Manifest } from "./manifest-format.js";
-import type { Summary } from "./precompress.js";
+
+import type { Summary } from "../build/precompress.js";
+import type { Encoding, Manifest } from "../manifest-format.js";
 
 const LABEL = { gzip: "gzip", br: "brotli", zstd: "zstd" } as const;
 

@@ -2,10 +2,7 @@
 // in a process whose allocator was configured at its start. The parent decides everything; this
 // process only runs what it is sent, and ends at once if the parent goes away.
 import { startHere } from "./pool.js";
-import type { CompressResult, CompressTask } from "./worker.js";
-
-export type HostRequest = { type: "run"; id: number; task: CompressTask } | { type: "abort"; id: number };
-export type HostReply = { id: number; result: CompressResult } | { id: number; error: string; aborted: boolean };
+import type { HostReply, HostRequest } from "./tasks.js";
 
 // Not awaited here: every handler below is in place before the first message can arrive.
 const pool = startHere(Math.max(1, Number(process.argv[2]) || 1));

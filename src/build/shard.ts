@@ -1,7 +1,7 @@
 // `--shard k/n`: which files one job of a CI matrix compresses. Pure: the same tree gives every
 // job the same split, so n jobs that each read the whole tree agree without talking.
 import { createHash } from "node:crypto";
-import { PrecompressorError } from "./errors.js";
+import { PrecompressorError } from "../errors.js";
 
 /** Job `index` (1-based) of `count`. */
 export interface Shard {

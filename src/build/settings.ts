@@ -1,8 +1,8 @@
 // The digest of everything that shapes one encoding's output. A change to it
 // redoes that encoding only: a new zstd level leaves the .br files alone.
 import { createHash } from "node:crypto";
-import type { DeltaEncoding, Encoding } from "./manifest-format.js";
-import { BINDINGS_SMALL_FILE_BYTES, BINDINGS_SMALL_FILE_MAX_LEVEL, zstdBackend } from "./zstd.js";
+import type { DeltaEncoding, Encoding } from "../manifest-format.js";
+import { BINDINGS_SMALL_FILE_BYTES, BINDINGS_SMALL_FILE_MAX_LEVEL, zstdBackend } from "../zstd.js";
 
 /** Bump when a release changes output bytes for the same settings. */
 export const OUTPUT_FORMAT_VERSION = 2;

@@ -4,20 +4,20 @@ import type { Stats } from "node:fs";
 import { realpath, rm, stat, utimes } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Piscina } from "piscina";
-import { cacheEntryPath, emptyCache, evictCache } from "./cache.js";
-import { PrecompressorError } from "./errors.js";
-import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "./formats.js";
-import type { LazyOutcome, LazyTask } from "./lazy-worker.js";
-import type { Encoding } from "./manifest-format.js";
-import { markCacheDir } from "./ownership.js";
-import { isSafeRelativePath } from "./paths.js";
-import { hashRegularFile, realInside } from "./serve/open.js";
-import { isHidden } from "./serve/resolver.js";
-import { settingsDigest } from "./settings.js";
-import { ZSTD_MAX_LEVEL } from "./zstd.js";
+import { settingsDigest } from "../build/settings.js";
+import { cacheEntryPath, emptyCache, evictCache } from "../cache.js";
+import { PrecompressorError } from "../errors.js";
+import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "../formats.js";
+import type { Encoding } from "../manifest-format.js";
+import { markCacheDir } from "../ownership.js";
+import { isSafeRelativePath } from "../paths.js";
+import { hashRegularFile, realInside } from "../serve/open.js";
+import { isHidden } from "../serve/resolver.js";
+import { ZSTD_MAX_LEVEL } from "../zstd.js";
+import type { LazyOutcome, LazyTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
-const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./lazy-worker.ts" : "./lazy-worker.js", import.meta.url);
+const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
 /**
  * Lazy levels are lower than the build's: on a 1 MiB JS file br 5 takes ~30 ms (17.1 %) where br 9

@@ -1,9 +1,9 @@
 // The build plugin (Vite and Rollup): precompress the final output folder once everything is written.
 import { dirname, resolve } from "node:path";
-import { type LoadedConfig, loadConfig, type PrecompressorConfig } from "./config-file.js";
-import { PrecompressorError } from "./errors.js";
-import { precompress, type Summary } from "./precompress.js";
-import { formatRunLine } from "./report.js";
+import { precompress, type Summary } from "../build/precompress.js";
+import { type LoadedConfig, loadConfig, type PrecompressorConfig } from "../cli/config-file.js";
+import { formatRunLine } from "../cli/report.js";
+import { PrecompressorError } from "../errors.js";
 
 export interface PrecompressorPluginOptions extends Omit<PrecompressorConfig, "dir"> {
   /** Fail the build when a file could not be compressed. Default true. */

@@ -6,8 +6,8 @@
 // only by the holder of `<lock>.break`, after re-reading that it is still the very file seen stale.
 import { randomBytes } from "node:crypto";
 import { link, readFile, rm, unlink, writeFile } from "node:fs/promises";
-import { PrecompressorError, systemReason } from "./errors.js";
-import { tempPathFor } from "./ownership.js";
+import { PrecompressorError, systemReason } from "../errors.js";
+import { tempPathFor } from "../ownership.js";
 
 export const LOCK_NAME = ".precompressor.lock";
 

@@ -1,13 +1,13 @@
 // `precompressor clean`: remove what the manifest says we wrote, and nothing else.
 import { realpath, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { emptyCache } from "./cache.js";
-import { VARIANT_SUFFIX } from "./formats.js";
+import { emptyCache } from "../cache.js";
+import { VARIANT_SUFFIX } from "../formats.js";
+import { MANIFEST_NAME, readManifest } from "../manifest.js";
+import type { Encoding } from "../manifest-format.js";
+import { assertCacheToEmpty, removeOwned } from "../ownership.js";
+import { assertDirectory } from "../paths.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
-import { MANIFEST_NAME, readManifest } from "./manifest.js";
-import type { Encoding } from "./manifest-format.js";
-import { assertCacheToEmpty, removeOwned } from "./ownership.js";
-import { assertDirectory } from "./paths.js";
 
 export interface CleanOptions {
   dir?: string;

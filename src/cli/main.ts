@@ -1,14 +1,15 @@
 // Flags in, library call, output out. Nothing here that the library should know.
-import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { clean } from "./clean.js";
+import { clean } from "../build/clean.js";
+import type { PrecompressOptions, Progress } from "../build/options.js";
+import { precompress, type Summary } from "../build/precompress.js";
+import { PrecompressorError } from "../errors.js";
+import { readManifest } from "../manifest.js";
+import type { Encoding } from "../manifest-format.js";
+import { markCacheDir } from "../ownership.js";
+import { VERSION } from "../version.js";
 import { loadConfig } from "./config-file.js";
-import { PrecompressorError } from "./errors.js";
-import { readManifest } from "./manifest.js";
-import type { Encoding } from "./manifest-format.js";
-import { markCacheDir } from "./ownership.js";
-import { type PrecompressOptions, type Progress, precompress, type Summary } from "./precompress.js";
 import { formatChanges, formatRunLine, formatSummary } from "./report.js";
 import { watch } from "./watch.js";
 
@@ -60,7 +61,7 @@ interface ServeFlags {
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = new Command("precompressor")
     .description("Compress a static site once, at build time, to .gz, .br and .zst beside each file.")
-    .version((createRequire(import.meta.url)("../package.json") as { version: string }).version)
+    .version(VERSION)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .argument("[dir]", "folder to compress", "dist")
@@ -113,7 +114,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .description("join the partial manifests of --shard k/n runs into the manifest")
     .argument("[dir]", "folder the shards' outputs were copied into", "dist")
     .action(async (dir: string) => {
-      const { merge } = await import("./merge.js");
+      const { merge } = await import("../build/merge.js");
       const result = await merge({ dir });
       for (const w of result.warnings) console.error(`warning: ${w}`);
       console.log(`merged ${result.shards} shards: ${result.files} files in ${result.manifest}`);
@@ -133,7 +134,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       integer("--stale-while-revalidate"),
     )
     .action(async (dir: string, flags: ServeFlags) => {
-      const { startServer } = await import("./serve/preview.js");
+      const { startServer } = await import("../serve/preview.js");
       // Refused before listening: a folder with someone else's files is never a lazy cache.
       if (flags.lazy) await markCacheDir(resolve(flags.lazyCacheDir), "--lazy-cache-dir");
       const lazy = flags.lazy ? { cacheDir: flags.lazyCacheDir } : undefined;
@@ -149,7 +150,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .argument("[dir]", "folder", "dist")
     .option("--listen <host:port>", "address to listen on, e.g. 127.0.0.1:8080 or 80", "80")
     .action(async (server: "nginx" | "caddy", dir: string, flags: { listen: string }) => {
-      const { serverConfig } = await import("./server-config/index.js");
+      const { serverConfig } = await import("../server-config/index.js");
       process.stdout.write(serverConfig(server, { dir, listen: flags.listen }));
     });
 

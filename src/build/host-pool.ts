@@ -6,15 +6,8 @@
 // the parent keeps the lock, the manifest and every decision.
 import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
-import type { CompressResult, CompressTask } from "./worker.js";
-import type { HostReply, HostRequest } from "./worker-host.js";
-import { zstdBackend } from "./zstd.js";
-
-/** What runs the compression tasks: a piscina pool here, or one in the child process. */
-export interface TaskRunner {
-  run(task: CompressTask, options: { signal?: AbortSignal }): Promise<CompressResult>;
-  destroy(): Promise<void>;
-}
+import { zstdBackend } from "../zstd.js";
+import type { CompressResult, CompressTask, HostReply, HostRequest, TaskRunner } from "./tasks.js";
 
 const HUGE_PAGES = "glibc.malloc.hugetlb=1";
 

@@ -2,13 +2,13 @@
 // loop, and returns plain result objects: errors lose their class across the thread boundary.
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { writeFileAtomic } from "./atomic.js";
-import { cacheEntryPath, readCache, writeCache } from "./cache.js";
-import { type BrotliKind, encodeBuffer } from "./codecs.js";
-import type { ErrorCode } from "./errors.js";
-import { hashBytes } from "./hash.js";
-import type { Encoding } from "./manifest-format.js";
-import { openRegular, readOpened } from "./serve/open.js";
+import { writeFileAtomic } from "../atomic.js";
+import { cacheEntryPath, readCache, writeCache } from "../cache.js";
+import { type BrotliKind, encodeBuffer } from "../codecs.js";
+import type { ErrorCode } from "../errors.js";
+import { hashBytes } from "../hash.js";
+import type { Encoding } from "../manifest-format.js";
+import { openRegular, readOpened } from "../serve/open.js";
 
 export interface LazyTask {
   /** Real path of the source, already checked to be inside the root. */
