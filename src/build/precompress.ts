@@ -8,7 +8,7 @@ import { evictCache } from "../cache.js";
 import { DELTA_ENCODINGS, deltaSupport } from "../delta.js";
 import { type ErrorCode, PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "../formats.js";
-import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "../manifest.js";
+import { MANIFEST_NAME, type ManifestRead, readManifest, sameManifest, writeManifest } from "../manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree, TEMP_GLOB } from "../ownership.js";
 import { assertDirectory } from "../paths.js";
@@ -121,8 +121,7 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
       // Variants are in place before the manifest names them; orphans go only once it no longer does.
       const next = run.manifest();
       // A run that had nothing to do leaves the file (and its mtime, which servers watch) alone.
-      if (tasks.length || JSON.stringify(next) !== JSON.stringify(previous))
-        await writeManifest(opts.manifestPath, next);
+      if (tasks.length || !sameManifest(next, previous)) await writeManifest(opts.manifestPath, next);
       await remove(run.orphanVariants());
       if (options.signal?.aborted) {
         await remove(await ownTemps(opts.dir));
