@@ -98,7 +98,20 @@ function addEntry(
 ): void {
   const problem = entryProblem(key, entry);
   if (problem) onWarning?.(`ignoring manifest entry ${JSON.stringify(key)}: ${problem}`);
-  else files[key] = entry as ManifestEntry;
+  else files[key] = withSharedEmpty(entry as ManifestEntry);
+}
+
+/**
+ * No variants, the case of most files (images, fonts, small files), as one frozen object: a million
+ * empty objects are ~50 MB. Frozen, so a caller that writes to one fails loudly instead of into all.
+ */
+export const NO_VARIANTS: ManifestEntry["variants"] = Object.freeze({});
+
+/** `entry`, its empty `variants` replaced by `NO_VARIANTS`. */
+export function withSharedEmpty<T extends ManifestEntry>(entry: T): T {
+  for (const _ in entry.variants) return entry;
+  entry.variants = NO_VARIANTS;
+  return entry;
 }
 
 /** The checks of `parseWhole`, applied to the canonical text as each line comes. */

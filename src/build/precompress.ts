@@ -8,7 +8,14 @@ import { evictCache } from "../cache.js";
 import { DELTA_ENCODINGS, deltaSupport } from "../delta.js";
 import { type ErrorCode, PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS, brotliKindOf, contentTypeOf, isCompressible, VARIANT_SUFFIX } from "../formats.js";
-import { MANIFEST_NAME, type ManifestRead, readManifest, sameManifest, writeManifest } from "../manifest.js";
+import {
+  MANIFEST_NAME,
+  type ManifestRead,
+  readManifest,
+  sameManifest,
+  withSharedEmpty,
+  writeManifest,
+} from "../manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { isOwnTemp, markCacheDir, nameFits, removeOwned, slotIsFree, TEMP_GLOB } from "../ownership.js";
 import { assertDirectory } from "../paths.js";
@@ -17,7 +24,7 @@ import { acquireLock, LOCK_NAME } from "./lock.js";
 import { type PrecompressOptions, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type PoolTask, runPool } from "./pool.js";
 import { indexReleases, type ReleaseIndex } from "./releases.js";
-import { type ScannedFile, scan } from "./scan.js";
+import { isListed, type ScannedFile, scan } from "./scan.js";
 import { settingsDigest } from "./settings.js";
 import { fileCost, type Shard, splitShards } from "./shard.js";
 import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome } from "./tasks.js";
@@ -188,10 +195,9 @@ class Run {
         minRatio: opts.minRatio,
       });
     }
-    const names = new Set(files.map((f) => f.rel));
     const served: ScannedFile[] = [];
     for (const f of files) {
-      if (this.isVariantSlot(f.rel, names)) this.slots.set(f.rel, f.size);
+      if (this.isVariantSlot(f.rel, files)) this.slots.set(f.rel, f.size);
       else served.push(f);
     }
     const shard = opts.shard;
@@ -217,11 +223,11 @@ class Run {
    * `x.js.br` beside a compressible `x.js` is a variant's place, not a file of the site; so is one
    * the last manifest recorded as a variant, whose source is now gone (an orphan to delete).
    */
-  private isVariantSlot(rel: string, names: Set<string>): boolean {
+  private isVariantSlot(rel: string, files: readonly ScannedFile[]): boolean {
     const match = /^(.+)(\.gz|\.br|\.zst)$/s.exec(rel);
     if (!match) return false;
     const [, base = "", suffix] = match;
-    if (names.has(base) && isCompressible(base)) return true;
+    if (isCompressible(base) && isListed(files, base)) return true;
     const encoding = ALL_ENCODINGS.find((e) => VARIANT_SUFFIX[e] === suffix);
     return encoding !== undefined && this.previous?.files[base]?.variants[encoding] !== undefined;
   }
@@ -237,13 +243,7 @@ class Run {
         jobs.length && deltaEncodings.length && releases ? await releases.dictionariesFor(file.rel) : [];
       // With dictionaries, a worker re-checks the deltas; without, last run's deltas are orphans.
       if (prev && !dictionaries.length && this.isUpToDate(file, prev, jobs)) {
-        this.entries.set(file.rel, {
-          hash: prev.hash,
-          size: prev.size,
-          mtimeMs: prev.mtimeMs,
-          type: prev.type,
-          variants: pick(prev.variants, jobs),
-        });
+        this.entries.set(file.rel, kept(prev, jobs));
         continue;
       }
       const task = this.taskFor(file, jobs, prev);
@@ -404,14 +404,15 @@ class Run {
       this.fail(rel, result.code, result.message);
       return;
     }
-    this.entries.set(rel, {
+    const entry: ManifestEntry = {
       hash: result.hash,
       size: result.size,
       mtimeMs: result.mtimeMs,
       type: contentTypeOf(rel),
       variants: result.variants,
       ...(result.deltas.length ? { deltas: result.deltas } : {}),
-    });
+    };
+    this.entries.set(rel, withSharedEmpty(entry));
     const outcomes = Object.values(result.outcomes);
     for (const [encoding, outcome] of Object.entries(result.outcomes) as [Encoding, EncodingOutcome][])
       if (outcome === "name-too-long") this.skipName(rel, encoding);
@@ -437,8 +438,8 @@ class Run {
   }
 
   private removedSources(): string[] {
-    const present = new Set([...this.served.map((f) => f.rel), ...this.entries.keys()]);
-    return Object.keys(this.previous?.files ?? {}).filter((rel) => !present.has(rel));
+    const previous = Object.keys(this.previous?.files ?? {});
+    return previous.filter((rel) => !this.entries.has(rel) && !isListed(this.served, rel));
   }
 
   manifest(): Manifest {
@@ -451,7 +452,9 @@ class Run {
   /** Variant files the last manifest listed and this one does not: source gone, encoding dropped, or failed. */
   orphanVariants(): string[] {
     const paths: string[] = [];
-    for (const [rel, prev] of Object.entries(this.previous?.files ?? {})) {
+    const previous = this.previous?.files ?? {};
+    for (const rel of Object.keys(previous)) {
+      const prev = previous[rel] as ManifestEntry;
       const now = this.entries.get(rel);
       for (const encoding of Object.keys(prev.variants) as Encoding[]) {
         if (!now?.variants[encoding]) paths.push(join(this.opts.dir, rel + VARIANT_SUFFIX[encoding]));
@@ -508,6 +511,19 @@ class Run {
       durationMs: 0,
     };
   }
+}
+
+const ENTRY_KEYS = "hash,size,mtimeMs,type,variants";
+
+/**
+ * An up-to-date file's entry: its last one, shared rather than copied when the copy would be the
+ * same JSON (a million-file rerun would otherwise hold every entry twice).
+ */
+function kept(prev: ManifestEntry, jobs: EncodingJob[]): ManifestEntry {
+  const variants = pick(prev.variants, jobs);
+  if (Object.keys(prev).join() === ENTRY_KEYS && Object.keys(variants).join() === Object.keys(prev.variants).join())
+    return prev;
+  return withSharedEmpty({ hash: prev.hash, size: prev.size, mtimeMs: prev.mtimeMs, type: prev.type, variants });
 }
 
 function pick<T>(variants: Partial<Record<Encoding, T>>, jobs: EncodingJob[]): Partial<Record<Encoding, T>> {
