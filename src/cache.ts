@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { brotliDecompress, brotliDecompressSync, gunzip, gunzipSync } from "node:zlib";
 import { writeFileAtomicSync } from "./atomic.js";
-import { hashBytes } from "./hash.js";
+import { digestBody, hashBytes } from "./hash.js";
 import type { Encoding } from "./manifest-format.js";
 import { isCacheLevel, isOwnTemp } from "./ownership.js";
 import { zstdDecompressBuffer } from "./zstd.js";
@@ -37,7 +37,8 @@ export type CacheHit = { kind: "bytes"; bytes: Buffer } | { kind: "not-worth-it"
 /** Where the cache keeps (digest, sourceHash); lazy mode serves these files directly. */
 export function cacheEntryPath(cacheDir: string, digest: string, sourceHash: string): string {
   // Keys are base64url, so they are safe file names; the prefix folder keeps directories small.
-  return join(cacheDir, digest.slice(7, 23), sourceHash.slice(7, 9), sourceHash.slice(7));
+  const source = digestBody(sourceHash);
+  return join(cacheDir, digestBody(digest).slice(0, 16), source.slice(0, 2), source);
 }
 const NOT_WORTH_IT = ".none";
 

@@ -4,9 +4,9 @@ import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import * as zlib from "node:zlib";
 import { BROTLI_WINDOW_LOG } from "./codecs.js";
+import type { DeltaEncoding } from "./manifest-format.js";
 import { hashedName } from "./serve/resolver.js";
 
-export type DeltaEncoding = "dcz" | "dcb";
 export const DELTA_ENCODINGS: readonly DeltaEncoding[] = ["dcz", "dcb"];
 
 /** dcz: a zstd skippable frame (magic 0x184D2A5E, 32-byte payload) carrying the dictionary's SHA-256. */

@@ -4,9 +4,21 @@ import { extname } from "node:path";
 import type { Encoding } from "./manifest-format.js";
 
 // The suffixes live in the resolver, which may import nothing.
-export { VARIANT_SUFFIX } from "./serve/resolver.js";
+import { VARIANT_SUFFIX } from "./serve/resolver.js";
+
+export { VARIANT_SUFFIX };
 
 export const ALL_ENCODINGS: readonly Encoding[] = ["gzip", "br", "zstd"];
+
+/** The source and encoding a name would be the variant of (`x.js.br` → `x.js`, br), by its suffix alone. */
+export function variantOf(name: string): { source: string; encoding: Encoding } | undefined {
+  for (const encoding of ALL_ENCODINGS) {
+    const suffix = VARIANT_SUFFIX[encoding];
+    if (name.length > suffix.length && name.endsWith(suffix))
+      return { source: name.slice(0, -suffix.length), encoding };
+  }
+  return undefined;
+}
 
 type Kind = "text" | "font" | "binary";
 interface Format {

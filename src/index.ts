@@ -1,12 +1,12 @@
 export type { CleanOptions, CleanSummary } from "./build/clean.js";
 export { clean } from "./build/clean.js";
+export type { FileState } from "./build/ledger.js";
 export type { MergeOptions, MergeSummary } from "./build/merge.js";
 export { merge } from "./build/merge.js";
 export type { PrecompressOptions, Progress } from "./build/options.js";
-export type { EncodingTotals, FileState, Summary } from "./build/precompress.js";
 export { precompress } from "./build/precompress.js";
 export type { Shard } from "./build/shard.js";
-export { decodeVariant } from "./cache.js";
+export type { EncodingTotals, Summary } from "./build/summary.js";
 export type { PrecompressorConfig } from "./cli/config-file.js";
 export { defineConfig } from "./cli/config-file.js";
 export type { ErrorCode } from "./errors.js";

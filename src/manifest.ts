@@ -1,8 +1,10 @@
 // Read, validate and write (atomically) the content-hash manifest.
+
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "./atomic.js";
 import { deltaFileName } from "./delta.js";
 import { PrecompressorError } from "./errors.js";
+import { digestBytes } from "./hash.js";
 import type { DeltaEntry, Manifest, ManifestEntry } from "./manifest-format.js";
 import { CanonicalReader, manifestChunks, pushFile, pushText } from "./manifest-text.js";
 import { isHeaderSafe, isSafeRelativePath } from "./paths.js";
@@ -184,7 +186,7 @@ function isDelta(key: string, d: unknown): d is DeltaEntry {
   if (!isObject(d) || (d.encoding !== "dcz" && d.encoding !== "dcb") || !isSize(d.size)) return false;
   if (typeof d.dict !== "string" || !DIGEST.test(d.dict) || typeof d.hash !== "string" || !DIGEST.test(d.hash))
     return false;
-  return d.file === deltaFileName(key, Buffer.from(d.dict.slice("sha256-".length), "base64url"), d.encoding);
+  return d.file === deltaFileName(key, digestBytes(d.dict), d.encoding);
 }
 
 /** Write the manifest atomically: readers see the old one or the new one, never a mix. */

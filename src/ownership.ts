@@ -2,10 +2,11 @@
 // from a validated entry and proved inside the root, its own temp files (one exact name pattern),
 // and entries of a cache folder it marked. Everything else belongs to someone else.
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, lstatSync, realpathSync } from "node:fs";
-import { mkdir, readdir, readFile, realpath, stat, unlink, writeFile } from "node:fs/promises";
+import { accessSync, constants, lstatSync, realpathSync, unlinkSync } from "node:fs";
+import { mkdir, readdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join, parse, resolve, sep } from "node:path";
+import fg from "fast-glob";
 import { PrecompressorError, systemReason } from "./errors.js";
 
 /** Our temp files, and only ours: `.pc-` + 20 hex digits + `.tmp`. A user's `x.pctmp` is never one. */
@@ -28,6 +29,17 @@ export function tempPathFor(path: string): string {
 /** Whether a file name (not a path) is one of our temp files. */
 export function isOwnTemp(name: string): boolean {
   return TEMP_NAME.test(name);
+}
+
+/** Whether {@link TEMP_GLOB} matches `name` (a last segment): a candidate, ours only if {@link isOwnTemp}. */
+export function matchesTempGlob(name: string): boolean {
+  return name.startsWith(".pc-") && name.endsWith(".tmp");
+}
+
+/** Every temp file of ours under `dir` (workers stopped mid-write leave them): our exact name, nothing else. */
+export async function findOwnTemps(dir: string): Promise<string[]> {
+  const temps = await fg(TEMP_GLOB, { cwd: dir, dot: true, absolute: true, suppressErrors: true });
+  return temps.filter((t) => isOwnTemp(basename(t)));
 }
 
 /** Whether `path`'s last segment fits {@link NAME_MAX} bytes. */
@@ -68,14 +80,27 @@ export async function removeOwned(realRoot: string, path: string): Promise<strin
   if (!folder) return undefined;
   if (!isInside(folder, realRoot)) return `${path}: its folder leads outside ${realRoot}; left alone`;
   try {
-    await unlink(join(folder, basename(path)));
+    if (unlinkOwnedSync(join(folder, basename(path))) === "directory")
+      return `${path}: a directory sits where a variant goes; left alone`;
     return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return undefined;
-    // A directory in a variant's place is not ours to remove, and serves no one as a variant.
-    if (code === "EISDIR") return `${path}: a directory sits where a variant goes; left alone`;
     return `${path}: cannot remove (${systemReason(error)})`;
+  }
+}
+
+/**
+ * Unlink a file already proven ours and inside the root. Already gone is fine. A directory is
+ * never ours to remove, and serves no one as a variant: it is left, and said. Other errors throw.
+ */
+export function unlinkOwnedSync(path: string): "removed" | "absent" | "directory" {
+  try {
+    unlinkSync(path);
+    return "removed";
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return "absent";
+    if (code === "EISDIR") return "directory";
+    throw error;
   }
 }
 

@@ -8,7 +8,7 @@ import { decodeVariant } from "../src/cache.js";
 import { BROTLI_WINDOW_LOG, createEncodeStream, encodeBuffer } from "../src/codecs.js";
 import type { Encoding } from "../src/manifest-format.js";
 import { BINDINGS_SMALL_FILE_BYTES, effectiveZstdLevel, zstdBackend } from "../src/zstd.js";
-import { FIXTURE_SITE, ZSTD_BROWSER_WINDOW, zstdWindowSize } from "./helpers.js";
+import { FIXTURE_SITE, ZSTD_BROWSER_WINDOW, zstdWindowSize } from "./support/helpers.js";
 
 const ENCODINGS: Encoding[] = ["gzip", "br", "zstd"];
 const LEVEL: Record<Encoding, number> = { gzip: 9, br: 11, zstd: 19 };

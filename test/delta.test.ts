@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DELTA_HEADER_BYTES, decodeDelta, deltaSupport, dictionaryDigest, logicalName } from "../src/delta.js";
 import { clean, precompress } from "../src/index.js";
-import { copySite, loadManifest, removeDir, verifyVariants } from "./helpers.js";
+import { copySite, loadManifest, removeDir, verifyVariants } from "./support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

@@ -11,7 +11,7 @@ import type { PrecompressorError } from "../src/errors.js";
 import { hashBytes } from "../src/hash.js";
 import { createLazyCompressor, LAZY_LEVELS, type LazyOptions, type LazyVariant } from "../src/lazy/compressor.js";
 import type { Encoding } from "../src/manifest-format.js";
-import { ROOT, removeDir, tempDir } from "./helpers.js";
+import { ROOT, removeDir, tempDir } from "./support/helpers.js";
 
 /** Real code to compress: slices of TypeScript's own bundle, 9 MB of JavaScript. */
 const CODE = readFileSync(join(ROOT, "node_modules", "typescript", "lib", "typescript.js"));

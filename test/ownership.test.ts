@@ -21,7 +21,7 @@ import {
   runCli,
   tempDir,
   verifyVariants,
-} from "./helpers.js";
+} from "./support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

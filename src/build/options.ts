@@ -3,9 +3,9 @@ import { homedir } from "node:os";
 import { join, parse, resolve } from "node:path";
 import { PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS } from "../formats.js";
+import { badOption, checkLevel, checkMinRatio, DEFAULT_LEVELS, DEFAULT_MIN_SIZE } from "../limits.js";
 import { MANIFEST_NAME } from "../manifest.js";
 import type { Encoding } from "../manifest-format.js";
-import { ZSTD_MAX_LEVEL } from "../zstd.js";
 import { parseShard, partialManifestName, type Shard } from "./shard.js";
 
 /** Options of `precompress()`; each mirrors a CLI flag. */
@@ -80,11 +80,7 @@ export interface ResolvedOptions {
   shard: Shard | undefined;
 }
 
-const LEVEL_RANGE: Record<Encoding, [number, number]> = { gzip: [1, 9], br: [0, 11], zstd: [1, ZSTD_MAX_LEVEL] };
-
-function bad(option: string, message: string): PrecompressorError {
-  return new PrecompressorError("E_BAD_OPTION", `${option}: ${message}`);
-}
+const bad = badOption;
 
 function integerIn(option: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max)
@@ -118,13 +114,11 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     if (!ALL_ENCODINGS.includes(e)) throw bad("--encodings", `unknown encoding "${e}" (use gzip, br, zstd)`);
   }
   const levels: Record<Encoding, number> = {
-    gzip: integerIn("--gzip-level", options.gzipLevel ?? 9, ...LEVEL_RANGE.gzip),
-    br: integerIn("--brotli-level", options.brotliLevel ?? 11, ...LEVEL_RANGE.br),
-    zstd: integerIn("--zstd-level", options.zstdLevel ?? 19, ...LEVEL_RANGE.zstd),
+    gzip: checkLevel("--gzip-level", "gzip", options.gzipLevel ?? DEFAULT_LEVELS.gzip),
+    br: checkLevel("--brotli-level", "br", options.brotliLevel ?? DEFAULT_LEVELS.br),
+    zstd: checkLevel("--zstd-level", "zstd", options.zstdLevel ?? DEFAULT_LEVELS.zstd),
   };
-  const minRatio = options.minRatio ?? 0.95;
-  if (!(minRatio > 0 && minRatio <= 1))
-    throw bad("--min-ratio", `expected a number above 0 and at most 1, got ${minRatio}`);
+  const minRatio = checkMinRatio("--min-ratio", options.minRatio);
   const concurrency =
     options.concurrency === undefined ? undefined : integerIn("--concurrency", options.concurrency, 1, 256);
   const cacheEnabled = options.cache ?? true;
@@ -136,7 +130,7 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     dir,
     encodings,
     levels,
-    minSize: integerIn("--min-size", options.minSize ?? 1024, 0, Number.MAX_SAFE_INTEGER),
+    minSize: integerIn("--min-size", options.minSize ?? DEFAULT_MIN_SIZE, 0, Number.MAX_SAFE_INTEGER),
     minRatio,
     include: options.include?.length ? globs("--include", options.include) : ["**/*"],
     exclude: globs("--exclude", options.exclude),

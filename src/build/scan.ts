@@ -3,7 +3,7 @@ import { lstatSync, readdir, type Stats, statSync } from "node:fs";
 import { lstat, realpath, stat } from "node:fs/promises";
 import { basename, dirname, relative, sep } from "node:path";
 import fg from "fast-glob";
-import { isOwnTemp, TEMP_GLOB } from "../ownership.js";
+import { isOwnTemp, matchesTempGlob, TEMP_GLOB } from "../ownership.js";
 import { isSafeRelativePath } from "../paths.js";
 
 export interface ScanOptions {
@@ -78,7 +78,7 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
       continue;
     }
     // A dotfile only our temp glob matched: not a file of the site (dotfiles are not listed).
-    if (/^\.pc-.*\.tmp$/s.test(name)) continue;
+    if (matchesTempGlob(name)) continue;
     const s = tryStat(statOf, path);
     // Names that are not valid UTF-8 come back altered and cannot be opened again.
     if (!s)

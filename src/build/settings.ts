@@ -1,6 +1,7 @@
 // The digest of everything that shapes one encoding's output. A change to it
 // redoes that encoding only: a new zstd level leaves the .br files alone.
 import { createHash } from "node:crypto";
+import { formatDigest } from "../hash.js";
 import type { DeltaEncoding, Encoding } from "../manifest-format.js";
 import { BINDINGS_SMALL_FILE_BYTES, BINDINGS_SMALL_FILE_MAX_LEVEL, zstdBackend } from "../zstd.js";
 
@@ -23,5 +24,5 @@ export function settingsDigest(s: EncodingSettings): string {
         }
       : {};
   const shape = { format: OUTPUT_FORMAT_VERSION, ...s, ...backend };
-  return `sha256-${createHash("sha256").update(JSON.stringify(shape)).digest("base64url")}`;
+  return formatDigest(createHash("sha256").update(JSON.stringify(shape)));
 }

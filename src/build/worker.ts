@@ -15,7 +15,6 @@ import {
   rmSync,
   type Stats,
   statSync,
-  unlinkSync,
   utimesSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -27,9 +26,10 @@ import { type BrotliKind, createEncodeStream, encodeBuffer, encodeBufferSync, ST
 import { deltaFileName, encodeDelta } from "../delta.js";
 import { type ErrorCode, systemReason } from "../errors.js";
 import { VARIANT_SUFFIX } from "../formats.js";
-import { formatDigest, hashBytes, hashFile } from "../hash.js";
-import type { DeltaEncoding, DeltaEntry, Encoding, VariantEntry } from "../manifest-format.js";
-import { containedSync, nameFits, slotIsFree, tempPathFor } from "../ownership.js";
+import { digestBytes, formatDigest, hashBytes, hashFile } from "../hash.js";
+import { worthItLimit } from "../limits.js";
+import type { DeltaEntry, Encoding, VariantEntry } from "../manifest-format.js";
+import { containedSync, nameFits, slotIsFree, tempPathFor, unlinkOwnedSync } from "../ownership.js";
 import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome, VariantFailure } from "./tasks.js";
 
 class TaskFailure extends Error {
@@ -142,7 +142,7 @@ async function produce(
   }
   if (task.dryRun) return { encoding, outcome: "would-write" };
 
-  const limit = Math.floor(size * task.minRatio);
+  const limit = worthItLimit(size, task.minRatio);
   if (task.cacheDir && source) {
     const hit = await readCache(task.cacheDir, digest, encoding, hash);
     if (hit?.kind === "not-worth-it") return { encoding, outcome: "not-worth-it", digest, cacheIt: false };
@@ -290,7 +290,7 @@ function put(
 ): VariantEntry | undefined {
   if (p.outcome === "not-worth-it") {
     // A stale or foreign file in our variant's place would be served by nginx: remove it.
-    removeSlot(variantPath);
+    unlinkOwnedSync(variantPath);
     if (p.cacheIt && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, undefined);
     return undefined;
   }
@@ -307,16 +307,6 @@ function put(
     if (p.outcome === "compressed" && task.cacheDir) writeCache(task.cacheDir, p.digest, hash, p.bytes);
   }
   return p.entry;
-}
-
-/** Remove what sits in a variant's place; nothing there, or a directory (never served as a variant), is fine. */
-function removeSlot(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT" && code !== "EISDIR") throw error;
-  }
 }
 
 type PendingDelta = { entry: DeltaEntry; bytes?: Buffer };
@@ -336,13 +326,13 @@ async function produceDeltas(
   const sizes = pending
     .map((p) => ("entry" in p ? p.entry?.size : undefined))
     .filter((n): n is number => n !== undefined);
-  const best = Math.min(Math.floor(source.length * task.minRatio), ...sizes);
+  const best = Math.min(worthItLimit(source.length, task.minRatio), ...sizes);
   const out: PendingDelta[] = [];
   const prev = task.previous;
   for (const dictionary of job.dictionaries) {
     let bytes: Buffer | undefined;
     for (const { encoding, level, digest } of job.encodings) {
-      const file = deltaFileName(job.rel, Buffer.from(dictionary.hash.slice(7), "base64url"), encoding);
+      const file = deltaFileName(job.rel, digestBytes(dictionary.hash), encoding);
       const recorded = prev?.deltas?.find((d) => d.dict === dictionary.hash && d.encoding === encoding);
       if (
         recorded &&

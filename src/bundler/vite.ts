@@ -1,6 +1,7 @@
 // The build plugin (Vite and Rollup): precompress the final output folder once everything is written.
 import { dirname, resolve } from "node:path";
-import { precompress, type Summary } from "../build/precompress.js";
+import { precompress } from "../build/precompress.js";
+import type { Summary } from "../build/summary.js";
 import { type LoadedConfig, loadConfig, type PrecompressorConfig } from "../cli/config-file.js";
 import { formatRunLine } from "../cli/report.js";
 import { PrecompressorError } from "../errors.js";

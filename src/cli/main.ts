@@ -3,8 +3,10 @@ import { resolve } from "node:path";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { clean } from "../build/clean.js";
 import type { PrecompressOptions, Progress } from "../build/options.js";
-import { precompress, type Summary } from "../build/precompress.js";
+import { precompress } from "../build/precompress.js";
+import type { Summary } from "../build/summary.js";
 import { PrecompressorError } from "../errors.js";
+import { DEFAULT_LEVELS, DEFAULT_MIN_RATIO, DEFAULT_MIN_SIZE } from "../limits.js";
 import { readManifest } from "../manifest.js";
 import type { Encoding } from "../manifest-format.js";
 import { markCacheDir } from "../ownership.js";
@@ -59,18 +61,33 @@ interface ServeFlags {
 
 /** Parse `argv` and run; resolves to the exit code. */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = new Command("precompressor")
+  const program = compressCommand();
+  addClean(program);
+  addMerge(program);
+  addServe(program);
+  addConfig(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    return handleError(error);
+  }
+}
+
+/** `precompressor [dir]`: the program itself, whose default action compresses. */
+function compressCommand(): Command {
+  return new Command("precompressor")
     .description("Compress a static site once, at build time, to .gz, .br and .zst beside each file.")
     .version(VERSION)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) })
     .argument("[dir]", "folder to compress", "dist")
     .option("--encodings <list>", "comma-separated: gzip,br,zstd", encodingList)
-    .option("--gzip-level <n>", "gzip level 1-9", integer("--gzip-level"), 9)
-    .option("--brotli-level <n>", "brotli quality 0-11", integer("--brotli-level"), 11)
-    .option("--zstd-level <n>", "zstd level (19 max on Node < 22.15)", integer("--zstd-level"), 19)
-    .option("--min-size <bytes>", "files smaller than this get no variants", integer("--min-size"), 1024)
-    .option("--min-ratio <ratio>", "keep a variant only if compressed <= ratio * original", ratio, 0.95)
+    .option("--gzip-level <n>", "gzip level 1-9", integer("--gzip-level"), DEFAULT_LEVELS.gzip)
+    .option("--brotli-level <n>", "brotli quality 0-11", integer("--brotli-level"), DEFAULT_LEVELS.br)
+    .option("--zstd-level <n>", "zstd level (19 max on Node < 22.15)", integer("--zstd-level"), DEFAULT_LEVELS.zstd)
+    .option("--min-size <bytes>", "files smaller than this get no variants", integer("--min-size"), DEFAULT_MIN_SIZE)
+    .option("--min-ratio <ratio>", "keep a variant only if compressed <= ratio * original", ratio, DEFAULT_MIN_RATIO)
     .option("--include <glob>", "only files matching (repeatable)", collect)
     .option("--exclude <glob>", "skip files matching (repeatable)", collect)
     .option("--follow-symlinks", "follow symlinks that stay inside dir")
@@ -96,7 +113,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .action(async (dir: string, flags: Record<string, unknown>, cmd: Command) => {
       process.exitCode = await runCompress(dir, flags, cmd);
     });
+}
 
+function addClean(program: Command): void {
   program
     .command("clean")
     .description("remove every variant the manifest lists, and the manifest")
@@ -108,7 +127,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       for (const w of result.warnings) console.error(`warning: ${w}`);
       console.log(`removed ${result.removed} variants and the manifest`);
     });
+}
 
+function addMerge(program: Command): void {
   program
     .command("merge")
     .description("join the partial manifests of --shard k/n runs into the manifest")
@@ -119,7 +140,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       for (const w of result.warnings) console.error(`warning: ${w}`);
       console.log(`merged ${result.shards} shards: ${result.files} files in ${result.manifest}`);
     });
+}
 
+function addServe(program: Command): void {
   program
     .command("serve")
     .description("preview server for a precompressed folder")
@@ -142,7 +165,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       const server = await startServer({ dir, port, host, lazy, staleWhileRevalidate });
       console.log(`serving ${dir} at ${server.url}`);
     });
+}
 
+function addConfig(program: Command): void {
   program
     .command("config")
     .description("print an nginx server block or a Caddyfile site block that serves dir's variants")
@@ -153,13 +178,6 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       const { serverConfig } = await import("../server-config/index.js");
       process.stdout.write(serverConfig(server, { dir, listen: flags.listen }));
     });
-
-  try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
-  } catch (error) {
-    return handleError(error);
-  }
 }
 
 async function runCompress(dir: string, flags: Record<string, unknown>, cmd: Command): Promise<number> {

@@ -1,6 +1,6 @@
 // Human-readable output of the CLI: the summary table.
 
-import type { Summary } from "../build/precompress.js";
+import type { Summary } from "../build/summary.js";
 import type { Encoding, Manifest } from "../manifest-format.js";
 
 const LABEL = { gzip: "gzip", br: "brotli", zstd: "zstd" } as const;

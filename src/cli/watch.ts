@@ -3,8 +3,9 @@ import { watch as watchFs } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
 import { LOCK_NAME } from "../build/lock.js";
 import type { PrecompressOptions } from "../build/options.js";
-import { precompress, type Summary } from "../build/precompress.js";
-import { isCompressible, VARIANT_SUFFIX } from "../formats.js";
+import { precompress } from "../build/precompress.js";
+import type { Summary } from "../build/summary.js";
+import { isCompressible, variantOf } from "../formats.js";
 import { MANIFEST_NAME } from "../manifest.js";
 import { isOwnTemp } from "../ownership.js";
 
@@ -18,7 +19,6 @@ export interface WatchOptions extends PrecompressOptions {
   onError: (error: unknown) => void;
 }
 
-const VARIANT = new RegExp(`(${Object.values(VARIANT_SUFFIX).join("|").replaceAll(".", "\\.")})$`);
 const DELTA = /\.[0-9a-f]{8}\.(dcz|dcb)$/;
 
 /**
@@ -86,6 +86,6 @@ function isOwnWrite(name: string, dir: string, manifest: string): boolean {
   if (file === LOCK_NAME || file === MANIFEST_NAME || isOwnTemp(file) || DELTA.test(file)) return true;
   if (join(dir, name) === manifest) return true;
   // `app.js.br` is ours; `notes.tar.gz`, whose base is not a type we compress, is a source.
-  const variant = VARIANT.exec(name);
-  return variant !== null && isCompressible(name.slice(0, variant.index).split(sep).join("/"));
+  const variant = variantOf(name);
+  return variant !== undefined && isCompressible(variant.source.split(sep).join("/"));
 }

@@ -8,12 +8,12 @@ import { settingsDigest } from "../build/settings.js";
 import { cacheEntryPath, emptyCache, evictCache } from "../cache.js";
 import { PrecompressorError } from "../errors.js";
 import { ALL_ENCODINGS, brotliKindOf, isCompressible } from "../formats.js";
+import { checkLevel, checkMinRatio, DEFAULT_MIN_SIZE } from "../limits.js";
 import type { Encoding } from "../manifest-format.js";
 import { markCacheDir } from "../ownership.js";
 import { isSafeRelativePath } from "../paths.js";
 import { hashRegularFile, realInside } from "../serve/open.js";
 import { isHidden } from "../serve/resolver.js";
-import { ZSTD_MAX_LEVEL } from "../zstd.js";
 import type { LazyOutcome, LazyTask } from "./worker.js";
 
 /** Run from TypeScript sources (tests via tsx) or from the built dist/. */
@@ -27,7 +27,6 @@ const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./w
  */
 export const LAZY_LEVELS: Readonly<Record<Encoding, number>> = { gzip: 6, br: 5, zstd: 9 };
 
-const LEVEL_RANGE: Record<Encoding, [number, number]> = { gzip: [1, 9], br: [0, 11], zstd: [1, ZSTD_MAX_LEVEL] };
 /** Compressions waiting for a thread; past this, requests are served identity and retried later. */
 const MAX_QUEUE = 1000;
 /** A failed key is retried after this long, so a transient error (disk full) does not stick forever. */
@@ -144,14 +143,6 @@ type Entry =
   | { state: "none"; usedAt: number }
   | { state: "failed"; failedAt: number; usedAt: number };
 
-function checkLevel(encoding: Encoding, level: number): number {
-  const [min, max] = LEVEL_RANGE[encoding];
-  if (!Number.isInteger(level) || level < min || level > max) {
-    throw new PrecompressorError("E_BAD_OPTION", `lazy.levels.${encoding}: expected ${min} to ${max}, got ${level}`);
-  }
-  return level;
-}
-
 function positive(name: string, value: number): number {
   if (!(value > 0)) throw new PrecompressorError("E_BAD_OPTION", `lazy.${name}: expected a positive number`);
   return value;
@@ -178,9 +169,8 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
   const timeoutMs = positive("timeoutMs", options.timeoutMs ?? 30_000);
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
   const encodings = new Set(options.encodings ?? ALL_ENCODINGS);
-  const minSize = Math.max(0, options.minSize ?? 1024);
-  const minRatio = options.minRatio ?? 0.95;
-  if (!(minRatio > 0 && minRatio <= 1)) throw new PrecompressorError("E_BAD_OPTION", "lazy.minRatio: expected (0, 1]");
+  const minSize = Math.max(0, options.minSize ?? DEFAULT_MIN_SIZE);
+  const minRatio = checkMinRatio("lazy.minRatio", options.minRatio);
   const maxFileSize = options.maxFileSize ?? 32 * 1024 * 1024;
   const reapIntervalMs = positive("reapIntervalMs", options.reapIntervalMs ?? 60_000);
   const onError = options.onError ?? ((e: PrecompressorError) => console.warn(`precompressor: ${e.message}`));
@@ -188,7 +178,11 @@ export function createLazyCompressor(options: LazyOptions): LazyCompressor {
   const digests = {} as Record<Encoding, string>;
   for (const encoding of encodings) {
     if (!ALL_ENCODINGS.includes(encoding)) throw new PrecompressorError("E_BAD_OPTION", `lazy: unknown "${encoding}"`);
-    levels[encoding] = checkLevel(encoding, options.levels?.[encoding] ?? LAZY_LEVELS[encoding]);
+    levels[encoding] = checkLevel(
+      `lazy.levels.${encoding}`,
+      encoding,
+      options.levels?.[encoding] ?? LAZY_LEVELS[encoding],
+    );
     digests[encoding] = settingsDigest({ encoding, level: levels[encoding], minSize, minRatio });
   }
 

@@ -7,6 +7,7 @@ import { cacheEntryPath, readCache, writeCache } from "../cache.js";
 import { type BrotliKind, encodeBuffer } from "../codecs.js";
 import type { ErrorCode } from "../errors.js";
 import { hashBytes } from "../hash.js";
+import { worthItLimit } from "../limits.js";
 import type { Encoding } from "../manifest-format.js";
 import { openRegular, readOpened } from "../serve/open.js";
 
@@ -51,7 +52,7 @@ export default async function lazyCompress(task: LazyTask): Promise<LazyOutcome>
     step = "E_COMPRESS";
     const bytes = await encodeBuffer(encoding, source, { level: task.level, size: source.length, kind: task.kind });
     step = "E_WRITE";
-    if (bytes.length > Math.floor(source.length * task.minRatio)) {
+    if (bytes.length > worthItLimit(source.length, task.minRatio)) {
       await writeCache(cacheDir, digest, sourceHash, undefined);
       return { kind: "not-worth-it", compressed: true };
     }

@@ -6,10 +6,10 @@ import { type Answer, createCore } from "./core.js";
 import { isGetOrHead, mergeVary, type Reply, textReply } from "./http.js";
 import type { ServeStaticOptions } from "./site.js";
 
-// The pieces to build an adapter for another server.
-export { type Answer, createCore, releaseBody } from "./core.js";
-export { decide, type HeaderReader, mergeVary, type Reply } from "./http.js";
-export { type Loaded, openSite, type Redecide, type ServeStaticOptions, type Site } from "./site.js";
+// The adapter, and the core it is built on for adapters of other servers: nothing else.
+export { type Answer, createCore } from "./core.js";
+export { decide, type HeaderReader, type Reply } from "./http.js";
+export type { ServeStaticOptions } from "./site.js";
 
 /** A Node request handler that is also Connect/Express middleware; `close()` stops the manifest watcher. */
 export interface StaticHandler {

@@ -12,10 +12,10 @@ import webpack from "webpack";
 import { deltaSupport, logicalName } from "../../src/delta.js";
 import { type Manifest, precompress } from "../../src/index.js";
 import { hashedName } from "../../src/serve/resolver.js";
-import { tempDir } from "../helpers.js";
-import { get } from "../http-helpers.js";
 import { ADAPTERS } from "../serve/adapters.js";
 import { covers, matchOf } from "../serve/match.js";
+import { tempDir } from "../support/helpers.js";
+import { get } from "../support/http.js";
 
 const dirs: string[] = [];
 after(async () => {

@@ -12,7 +12,7 @@ import { type BrowserContext, chromium, type Page, type Response } from "playwri
 import { deltaSupport } from "../../src/delta.js";
 import type { Manifest } from "../../src/manifest-format.js";
 import { HASHED_NAME } from "../../src/serve/resolver.js";
-import { ROOT, runCli } from "../helpers.js";
+import { ROOT, runCli } from "../support/helpers.js";
 import { type CountingProxy, type Exchange, startCountingProxy } from "./counting-proxy.js";
 import { freePort, stopChild, waitForPort, which } from "./web-servers.js";
 

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { cp, mkdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { after } from "node:test";
-import { type CliResult, ROOT, removeDir, tempDir } from "../helpers.js";
+import { type CliResult, ROOT, removeDir, tempDir } from "../support/helpers.js";
 
 export const FIXTURE_APP = join(ROOT, "fixtures", "app");
 export const VITE = join(ROOT, "node_modules", "vite", "bin", "vite.js");

@@ -7,9 +7,9 @@ import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promise
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { tempDir } from "../helpers.js";
-import { decode, get, LARGE_TEXT, MANIFEST, makeSite, sha256 } from "../http-helpers.js";
 import { ADAPTERS, within } from "../serve/adapters.js";
+import { tempDir } from "../support/helpers.js";
+import { decode, get, LARGE_TEXT, MANIFEST, makeSite, sha256 } from "../support/http.js";
 
 const SECRET = "TOP-SECRET-OUTSIDE-THE-ROOT";
 const dirs: string[] = [];

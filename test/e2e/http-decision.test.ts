@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { precompress } from "../../src/index.js";
 import { startServer } from "../../src/serve/preview.js";
-import { tempDir } from "../helpers.js";
-import { decode, get, MANIFEST, makeSite } from "../http-helpers.js";
 import { ADAPTERS } from "../serve/adapters.js";
+import { tempDir } from "../support/helpers.js";
+import { decode, get, MANIFEST, makeSite } from "../support/http.js";
 
 const dirs: string[] = [];
 after(async () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { loadManifest, verifyVariants } from "../helpers.js";
+import { loadManifest, verifyVariants } from "../support/helpers.js";
 import { appCopies, FIXTURE_APP, ROLLUP, readmeSnippet, runNode, startNode } from "./helpers.js";
 
 const app = appCopies();

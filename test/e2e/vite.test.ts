@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { Plugin as RollupPlugin } from "rollup";
 import type { PluginOption } from "vite";
 import precompressor from "../../src/bundler/vite.js";
-import { loadManifest, verifyVariants } from "../helpers.js";
+import { loadManifest, verifyVariants } from "../support/helpers.js";
 import { appCopies, FIXTURE_APP, readmeSnippet, runNode, startNode, VITE } from "./helpers.js";
 
 // Type-level: what users put in `plugins` compiles in Vite and in Rollup (tsc --noEmit checks these lines).

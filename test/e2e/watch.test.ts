@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "../helpers.js";
+import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "../support/helpers.js";
 import { CLI, type Live, poll, startNode } from "./helpers.js";
 
 const dirs: string[] = [];

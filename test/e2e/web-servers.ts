@@ -10,8 +10,8 @@ import { after, before, describe, test } from "node:test";
 import { contentTypeOf } from "../../src/formats.js";
 import type { Encoding, Manifest } from "../../src/manifest-format.js";
 import { createResolver, VARIANT_SUFFIX } from "../../src/serve/resolver.js";
-import { runCli } from "../helpers.js";
-import { entryOf, get, makeSite, type Site } from "../http-helpers.js";
+import { runCli } from "../support/helpers.js";
+import { entryOf, get, makeSite, type Site } from "../support/http.js";
 
 /** The absolute path of a program, or undefined (sbin is searched too: nginx lives there). */
 export function which(program: string): string | undefined {

@@ -5,7 +5,7 @@ import express from "express";
 import { createFetchHandler } from "../../src/serve/fetch.js";
 import { serveStatic } from "../../src/serve/node.js";
 import type { ServeStaticOptions } from "../../src/serve/site.js";
-import { fetchBridge, type Listening, listen } from "../http-helpers.js";
+import { fetchBridge, type Listening, listen } from "../support/http.js";
 
 const running: { close(): unknown }[] = [];
 after(async () => {

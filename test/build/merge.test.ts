@@ -5,7 +5,7 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fg from "fast-glob";
-import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "../support/helpers.js";
 
 /** The demo site plus 120 generated files of mixed sizes, a few large, so the split has work to balance. */
 async function makeTree(): Promise<string> {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseShard, partialManifestName, shardOfPartialName, splitShards, type Weighted } from "../src/build/shard.js";
-import { PrecompressorError } from "../src/errors.js";
+import {
+  parseShard,
+  partialManifestName,
+  shardOfPartialName,
+  splitShards,
+  type Weighted,
+} from "../../src/build/shard.js";
+import { PrecompressorError } from "../../src/errors.js";
 
 /** A deterministic tree: mostly small files, a few large ones, as a built site has. */
 function tree(count: number): Weighted[] {

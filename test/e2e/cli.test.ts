@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { chmod, chown, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { cannotRunAsNobody, copySite, NOBODY, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { cannotRunAsNobody, copySite, NOBODY, removeDir, runCli, tempDir, verifyVariants } from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { ManifestEntry } from "../src/manifest-format.js";
-import { createResolver, HASHED_NAME } from "../src/serve/resolver.js";
-import { HASHED_PCRE, HASHED_RE2, HIDDEN_PATH } from "../src/server-config/rules.js";
-import { runCli } from "./helpers.js";
+import type { ManifestEntry } from "../../src/manifest-format.js";
+import { createResolver, HASHED_NAME } from "../../src/serve/resolver.js";
+import { HASHED_PCRE, HASHED_RE2, HIDDEN_PATH } from "../../src/server-config/rules.js";
+import { runCli } from "../support/helpers.js";
 
 const entry: ManifestEntry = { hash: "sha256-x", size: 1, mtimeMs: 0, type: "text/javascript", variants: {} };
 const hashedByRe2 = (path: string) =>

@@ -4,17 +4,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import compression from "compression";
 import express from "express";
-import { type StaticHandler, serveStatic } from "../src/serve/node.js";
-import {
-  assertServes,
-  decode,
-  describeHttpRules,
-  get,
-  type Listening,
-  listen,
-  makeSite,
-  type Site,
-} from "./http-helpers.js";
+import { type StaticHandler, serveStatic } from "../../src/serve/node.js";
+import { assertServes, decode, get, type Listening, listen, makeSite, type Site } from "../support/http.js";
+import { describeHttpRules } from "./conformance.js";
 
 const handlers: StaticHandler[] = [];
 after(() => {

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { type PrecompressOptions, precompress } from "../src/index.js";
-import { copySite, loadManifest, removeDir, tempDir, verifyVariants } from "./helpers.js";
+import { type PrecompressOptions, precompress } from "../../src/index.js";
+import { copySite, loadManifest, removeDir, tempDir, verifyVariants } from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

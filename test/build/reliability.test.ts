@@ -16,7 +16,7 @@ import {
   runCli,
   tempDir,
   verifyVariants,
-} from "./helpers.js";
+} from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));
@@ -227,7 +227,7 @@ describe("reliability: the CLI under faults", () => {
       await manifestIsHonest(site);
       // Every variant on disk decodes to its source, listed or not.
       for (const f of (await readdir(site)).filter((n) => /\.(gz|br)$/.test(n))) {
-        const { decodeVariant } = await import("../src/cache.js");
+        const { decodeVariant } = await import("../../src/cache.js");
         const decoded = await decodeVariant(f.endsWith(".gz") ? "gzip" : "br", await readFile(join(site, f)));
         assert.deepEqual(decoded, await readFile(join(site, f.replace(/\.(gz|br)$/, ""))), f);
       }

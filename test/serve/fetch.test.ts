@@ -2,17 +2,9 @@
 // Bun and Deno hand them to a fetch handler, plus direct calls where that is the real usage.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createFetchHandler, type FetchHandler } from "../src/serve/fetch.js";
-import {
-  assertServes,
-  decode,
-  describeHttpRules,
-  fetchBridge,
-  get,
-  listen,
-  makeSite,
-  type Site,
-} from "./http-helpers.js";
+import { createFetchHandler, type FetchHandler } from "../../src/serve/fetch.js";
+import { assertServes, decode, fetchBridge, get, listen, makeSite, type Site } from "../support/http.js";
+import { describeHttpRules } from "./conformance.js";
 
 const handlers: FetchHandler[] = [];
 after(() => {

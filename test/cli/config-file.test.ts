@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { cp, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { defineConfig } from "../src/index.js";
-import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { defineConfig } from "../../src/index.js";
+import { copySite, loadManifest, removeDir, runCli, tempDir, verifyVariants } from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

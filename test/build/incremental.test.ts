@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { cp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { clean, type PrecompressOptions, precompress } from "../src/index.js";
-import { copySite, loadManifest, removeDir, tempDir, verifyVariants } from "./helpers.js";
+import { clean, type PrecompressOptions, precompress } from "../../src/index.js";
+import { copySite, loadManifest, removeDir, tempDir, verifyVariants } from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

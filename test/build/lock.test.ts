@@ -7,13 +7,13 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ROOT, removeDir, tempDir } from "./helpers.js";
+import { ROOT, removeDir, tempDir } from "../support/helpers.js";
 
 const PROCESSES = 4;
 const TRIALS = 50;
 
 const HOLDER = `
-import { acquireLock } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "lock.js")).href)};
+import { acquireLock } from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "build", "lock.js")).href)};
 import { appendFileSync, existsSync, openSync, closeSync, unlinkSync } from "node:fs";
 const [lock, log, marker, go] = process.argv.slice(2);
 process.stdout.write("ready\\n");
@@ -54,9 +54,13 @@ async function race(dir: string, script: string, lock: string, log: string): Pro
   const children = Array.from({ length: PROCESSES }, () =>
     spawn(process.execPath, [script, lock, log, join(dir, "marker"), go], { stdio: ["ignore", "pipe", "inherit"] }),
   );
+  // Listening for the exit before saying go: a quick holder can be done before writeFile returns.
+  const exits = Promise.all(
+    children.map((c) => new Promise<number>((done) => c.on("close", (code) => done(code ?? -1)))),
+  );
   await Promise.all(children.map((c) => new Promise((ready) => c.stdout.once("data", ready))));
   await writeFile(go, "");
-  return Promise.all(children.map((c) => new Promise<number>((done) => c.on("close", (code) => done(code ?? -1)))));
+  return exits;
 }
 
 /** Most holders at once, from the enter/leave records (one monotonic clock for every process). */

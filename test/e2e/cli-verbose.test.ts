@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { copySite, loadManifest, removeDir, runCli } from "./helpers.js";
+import { copySite, loadManifest, removeDir, runCli } from "../support/helpers.js";
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map(removeDir)));

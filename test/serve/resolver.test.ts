@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { Encoding, Manifest, ManifestEntry } from "../src/manifest-format.js";
+import type { Encoding, Manifest, ManifestEntry } from "../../src/manifest-format.js";
 import {
   createResolver,
   defaultCacheControl,
   type Resolution,
   type ResolverOptions,
   VARIANT_SUFFIX,
-} from "../src/serve/resolver.js";
+} from "../../src/serve/resolver.js";
 
 const MTIME = Date.UTC(2024, 0, 2, 3, 4, 5, 678);
 const hashOf = (seed: string) => `sha256-${Buffer.from(seed.padEnd(32, "#")).toString("base64url")}`;

@@ -5,12 +5,12 @@ import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeVariant } from "../src/cache.js";
-import { hashBytes } from "../src/hash.js";
-import { parseManifest } from "../src/manifest.js";
-import type { Encoding, Manifest } from "../src/manifest-format.js";
+import { decodeVariant } from "../../src/cache.js";
+import { hashBytes } from "../../src/hash.js";
+import { parseManifest } from "../../src/manifest.js";
+import type { Encoding, Manifest } from "../../src/manifest-format.js";
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const FIXTURE_SITE = join(ROOT, "fixtures", "site");
 const SUFFIX: Record<Encoding, string> = { gzip: ".gz", br: ".br", zstd: ".zst" };
 

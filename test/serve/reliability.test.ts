@@ -14,17 +14,16 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import express from "express";
 import fc from "fast-check";
-import { precompress } from "../src/build/precompress.js";
-import type { Encoding, Manifest, ManifestEntry } from "../src/manifest-format.js";
-import { createFetchHandler } from "../src/serve/fetch.js";
-import { type ServeStaticOptions, serveStatic } from "../src/serve/node.js";
-import { startServer } from "../src/serve/preview.js";
-import { createResolver } from "../src/serve/resolver.js";
+import { precompress } from "../../src/build/precompress.js";
+import type { Encoding, Manifest, ManifestEntry } from "../../src/manifest-format.js";
+import { createFetchHandler } from "../../src/serve/fetch.js";
+import { type ServeStaticOptions, serveStatic } from "../../src/serve/node.js";
+import { startServer } from "../../src/serve/preview.js";
+import { createResolver } from "../../src/serve/resolver.js";
 import {
   type Answer,
   decode,
   entryOf,
-  etagOf,
   eventually,
   fetchBridge,
   get,
@@ -34,7 +33,8 @@ import {
   makeSite,
   type Site,
   sha256,
-} from "./http-helpers.js";
+} from "../support/http.js";
+import { etagOf } from "./conformance.js";
 
 const LONG_SECONDS = Number(process.env.PRECOMPRESSOR_LOAD_SECONDS ?? 0);
 const LOAD = LONG_SECONDS > 0 ? { clients: 200, ms: LONG_SECONDS * 1000 } : { clients: 50, ms: 2000 };

@@ -7,15 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { brotliCompressSync, brotliDecompressSync } from "node:zlib";
-import { precompress } from "../src/build/precompress.js";
-import { PrecompressorError } from "../src/errors.js";
-import type { Manifest } from "../src/manifest-format.js";
-import { serveStatic } from "../src/serve/node.js";
-import { startServer } from "../src/serve/preview.js";
+import { precompress } from "../../src/build/precompress.js";
+import { PrecompressorError } from "../../src/errors.js";
+import type { Manifest } from "../../src/manifest-format.js";
+import { serveStatic } from "../../src/serve/node.js";
+import { startServer } from "../../src/serve/preview.js";
 import {
   assertServes,
-  describeHttpRules,
-  etagOf,
   eventually,
   get,
   type Listening,
@@ -24,7 +22,8 @@ import {
   makeSite,
   type Site,
   sha256,
-} from "./http-helpers.js";
+} from "../support/http.js";
+import { describeHttpRules, etagOf } from "./conformance.js";
 
 const handlers: { close(): void }[] = [];
 after(() => {

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import fg from "fast-glob";
 import { parse } from "yaml";
-import { copySite, loadManifest, ROOT, removeDir, runCli, tempDir, verifyVariants } from "./helpers.js";
+import { copySite, loadManifest, ROOT, removeDir, runCli, tempDir, verifyVariants } from "../support/helpers.js";
 
 const WORKFLOW = join(ROOT, "examples", "github-actions-shards.yml");
 
