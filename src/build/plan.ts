@@ -157,14 +157,17 @@ export function plan(input: PlanInput): Plan {
   return out;
 }
 
+/** Most files get no variants: one frozen empty list for all of them (a million empty arrays are ~30 MB). */
+const NO_JOBS = Object.freeze([]) as unknown as EncodingJob[];
+
 function jobsFor(file: ScannedFile, opts: ResolvedOptions, digests: Digests, out: Plan): EncodingJob[] {
   if (!isCompressible(file.rel)) {
     out.skipped.type += 1;
-    return [];
+    return NO_JOBS;
   }
   if (file.size < opts.minSize) {
     out.skipped.minSize += 1;
-    return [];
+    return NO_JOBS;
   }
   out.eligible.add(file.rel);
   const fits = opts.encodings.filter((e) => nameFits(file.path + VARIANT_SUFFIX[e]));
