@@ -8,7 +8,7 @@ import type { Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { VERSION } from "../version.js";
 import type { ResolvedOptions } from "./options.js";
 import { type Digests, type Plan, type PlannedTask, type Sorted, skipName } from "./plan.js";
-import { isListed } from "./scan.js";
+import { listed } from "./scan.js";
 import type { CompressResult, CompressTask, EncodingOutcome } from "./tasks.js";
 
 /**
@@ -77,6 +77,12 @@ export class Ledger {
     this.changes.push({ path, state: "failed" });
   }
 
+  /** The walk's own string for a task's key: a million entries keyed by fresh copies would hold each key twice. */
+  private keyOf(path: string): string {
+    const rel = this.relOf(path);
+    return listed(this.sorted.served, rel)?.rel ?? rel;
+  }
+
   relOf(path: string): string {
     return path
       .slice(this.opts.dir.length + 1)
@@ -86,7 +92,7 @@ export class Ledger {
 
   /** One worker's result: its entry, its state, its failures. */
   record(task: CompressTask, result: CompressResult): void {
-    const rel = this.relOf(task.path);
+    const rel = this.keyOf(task.path);
     if (!result.ok) {
       this.fail(rel, result.code, result.message);
       return;
@@ -145,7 +151,7 @@ export class Ledger {
 
   private removedSources(): string[] {
     const previous = Object.keys(this.previous?.files ?? {});
-    return previous.filter((rel) => !this.entries.has(rel) && !isListed(this.sorted.served, rel));
+    return previous.filter((rel) => !this.entries.has(rel) && !listed(this.sorted.served, rel));
   }
 
   /** A stopped worker may have replaced some of a file's variants and not others: they all go. */

@@ -9,7 +9,7 @@ import { nameFits } from "../ownership.js";
 import type { ResolvedOptions } from "./options.js";
 import type { PoolTask } from "./pool.js";
 import type { Dictionary } from "./releases.js";
-import { isListed, type ScannedFile } from "./scan.js";
+import { listed, type ScannedFile } from "./scan.js";
 import { settingsDigest } from "./settings.js";
 import { fileCost, splitShards } from "./shard.js";
 import type { CompressTask, DeltaJob, EncodingJob } from "./tasks.js";
@@ -126,7 +126,7 @@ export function sortFiles(files: ScannedFile[], previous: Manifest | undefined, 
 function isVariantSlot(rel: string, files: readonly ScannedFile[], previous: Manifest | undefined): boolean {
   const variant = variantOf(rel);
   if (!variant) return false;
-  if (isCompressible(variant.source) && isListed(files, variant.source)) return true;
+  if (isCompressible(variant.source) && listed(files, variant.source)) return true;
   return previous?.files[variant.source]?.variants[variant.encoding] !== undefined;
 }
 

@@ -95,20 +95,20 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
 }
 
 /**
- * Whether `rel` is among `files`, sorted by `rel` as `scan` returns them: a search, not a Set
- * of a million keys beside the list.
+ * The file of `files` (sorted by `rel`, as `scan` returns them) whose key is `rel`: a search, not a
+ * Set of a million keys beside the list.
  */
-export function isListed(files: readonly ScannedFile[], rel: string): boolean {
+export function listed(files: readonly ScannedFile[], rel: string): ScannedFile | undefined {
   let lo = 0;
   let hi = files.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const at = (files[mid] as ScannedFile).rel;
-    if (at === rel) return true;
-    if (at < rel) lo = mid + 1;
+    const file = files[mid] as ScannedFile;
+    if (file.rel === rel) return file;
+    if (file.rel < rel) lo = mid + 1;
     else hi = mid;
   }
-  return false;
+  return undefined;
 }
 
 function tryStat(statOf: typeof statSync, path: string): Stats | undefined {
