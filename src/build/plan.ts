@@ -19,7 +19,7 @@ export type Digests = Partial<Record<Encoding | DeltaEncoding, string>>;
 
 /** The site's files, told apart from the variants beside them, for this run (or this shard). */
 export interface Sorted {
-  /** Files of the site this run is responsible for. */
+  /** Files of the site this run is responsible for, in key order (the ledger searches them). */
   served: ScannedFile[];
   /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
   slots: Map<string, number>;
@@ -94,7 +94,9 @@ export function isEligible(file: ScannedFile, opts: Pick<ResolvedOptions, "minSi
 }
 
 /** Tell the site's files from the variants beside them, and keep this shard's share. */
-export function sortFiles(files: ScannedFile[], previous: Manifest | undefined, opts: ResolvedOptions): Sorted {
+export function sortFiles(walked: ScannedFile[], previous: Manifest | undefined, opts: ResolvedOptions): Sorted {
+  // The walk lists them in key order, which the searches here and in the ledger rely on; any other list is sorted.
+  const files = isSorted(walked) ? walked : [...walked].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const slots = new Map<string, number>();
   const served: ScannedFile[] = [];
   for (const f of files) {
@@ -117,6 +119,12 @@ export function sortFiles(files: ScannedFile[], previous: Manifest | undefined, 
       files: Object.fromEntries(Object.entries(previous.files).filter(([k]) => mine(k))),
     },
   };
+}
+
+function isSorted(files: readonly ScannedFile[]): boolean {
+  for (let i = 1; i < files.length; i++)
+    if ((files[i - 1] as ScannedFile).rel > (files[i] as ScannedFile).rel) return false;
+  return true;
 }
 
 /**
