@@ -42,6 +42,11 @@ export function cacheEntryPath(cacheDir: string, digest: string, sourceHash: str
 }
 const NOT_WORTH_IT = ".none";
 
+/** The marker file beside an entry's place that says the encoding was not worth it for this source. */
+export function notWorthItPath(entryPath: string): string {
+  return `${entryPath}${NOT_WORTH_IT}`;
+}
+
 /**
  * Look up a cached variant. Bytes are returned only when they decode to content with
  * `sourceHash`: a corrupt or truncated entry is removed and reported as a miss.
@@ -59,7 +64,7 @@ export async function readCache(
     bytes = readFileSync(path);
   } catch {
     try {
-      utimesSync(`${path}${NOT_WORTH_IT}`, now, now);
+      utimesSync(notWorthItPath(path), now, now);
       return { kind: "not-worth-it" };
     } catch {
       return undefined;
@@ -85,7 +90,7 @@ export function writeCache(cacheDir: string, digest: string, sourceHash: string,
   const path = cacheEntryPath(cacheDir, digest, sourceHash);
   try {
     mkdirSync(join(path, ".."), { recursive: true });
-    writeFileAtomicSync(bytes ? path : `${path}${NOT_WORTH_IT}`, bytes ?? "");
+    writeFileAtomicSync(bytes ? path : notWorthItPath(path), bytes ?? "");
   } catch {}
 }
 

@@ -6,6 +6,7 @@ import { brotliKindOf, isCompressible, VARIANT_SUFFIX, variantOf } from "../form
 import { withSharedEmpty } from "../manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { nameFits } from "../ownership.js";
+import { variantHolds } from "./freshness.js";
 import type { ResolvedOptions } from "./options.js";
 import type { PoolTask } from "./pool.js";
 import type { Dictionary } from "./releases.js";
@@ -204,10 +205,10 @@ function staleReason(
   if (prev.size !== file.size || prev.mtimeMs !== file.mtimeMs) return "changed";
   for (const { encoding, digest } of jobs) {
     if (sorted.previous?.settings[encoding] !== digest) return "settings";
-    const variant = file.path + VARIANT_SUFFIX[encoding];
-    if (sorted.slots.get(file.rel + VARIANT_SUFFIX[encoding]) !== prev.variants[encoding]?.size) return "variant";
-    // No variant recorded: not worth it, or a write that failed last time and must be retried.
-    if (prev.variants[encoding] === undefined && !slotIsFree(variant)) return "variant";
+    const size = sorted.slots.get(file.rel + VARIANT_SUFFIX[encoding]);
+    const found = size === undefined ? undefined : { size };
+    if (!variantHolds(prev.variants[encoding], found, () => slotIsFree(file.path + VARIANT_SUFFIX[encoding])))
+      return "variant";
   }
   return undefined;
 }

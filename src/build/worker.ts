@@ -30,6 +30,7 @@ import { digestBytes, formatDigest, hashBytes, hashFile } from "../hash.js";
 import { worthItLimit } from "../limits.js";
 import type { DeltaEntry, Encoding, VariantEntry } from "../manifest-format.js";
 import { containedSync, nameFits, slotIsFree, tempPathFor, unlinkOwnedSync } from "../ownership.js";
+import { variantHolds } from "./freshness.js";
 import type { CompressResult, CompressTask, DeltaJob, EncodingJob, EncodingOutcome, VariantFailure } from "./tasks.js";
 
 class TaskFailure extends Error {
@@ -217,11 +218,10 @@ async function streamToTemp(
 
 /** A variant on disk is trusted only when the manifest recorded it and its bytes still hash the same. */
 async function variantMatches(variantPath: string, recorded: VariantEntry | undefined): Promise<boolean> {
-  // None recorded holds only while the place is free and writable: else last run's write failed.
-  if (!recorded) return slotIsFree(variantPath);
   const s = statOrUndefined(variantPath);
-  if (!s || s.size !== recorded.size) return false;
-  return (await hashOf(variantPath, s.size)) === recorded.hash;
+  if (!variantHolds(recorded, s, () => slotIsFree(variantPath))) return false;
+  // A recorded one must still have its bytes too: the same size is not the same content.
+  return recorded === undefined || (s !== undefined && (await hashOf(variantPath, s.size)) === recorded.hash);
 }
 
 /** A regular file at `path` itself: a symlink in a variant's place is never taken for ours. */

@@ -5,6 +5,7 @@ import type { FileHandle } from "node:fs/promises";
 import { resolve } from "node:path";
 import { ALL_ENCODINGS, contentTypeOf, isCompressible } from "../formats.js";
 import { createLazyCompressor, type LazyCompressor, type LazyOptions, type LazyVariant } from "../lazy/compressor.js";
+import { DEFAULT_MIN_SIZE } from "../limits.js";
 
 import { isSafeRelativePath } from "../paths.js";
 import { decide, type HeaderReader, type Reply } from "./http.js";
@@ -67,7 +68,7 @@ export function createLazyServer(
   const made = options.encodings ?? ALL_ENCODINGS;
   const order = (resolverOptions.encodings ?? ["br", "zstd", "gzip"]).filter((e) => made.includes(e));
   const strict = resolverOptions.strict ?? true;
-  const minSize = options.minSize ?? 1024;
+  const minSize = options.minSize ?? DEFAULT_MIN_SIZE;
   // Never the cache folder, even when it sits inside the root.
   const opener = createOpener(root, { exclude: resolve(options.cacheDir) });
 

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { settingsDigest } from "../src/build/settings.js";
-import { decodeVariant, writeCache } from "../src/cache.js";
-import type { PrecompressorError } from "../src/errors.js";
-import { hashBytes } from "../src/hash.js";
-import { createLazyCompressor, LAZY_LEVELS, type LazyOptions, type LazyVariant } from "../src/lazy/compressor.js";
-import type { Encoding } from "../src/manifest-format.js";
-import { ROOT, removeDir, tempDir } from "./support/helpers.js";
+import { settingsDigest } from "../../src/build/settings.js";
+import { cacheEntryPath, decodeVariant, writeCache } from "../../src/cache.js";
+import type { PrecompressorError } from "../../src/errors.js";
+import { hashBytes } from "../../src/hash.js";
+import { createLazyCompressor, LAZY_LEVELS, type LazyOptions, type LazyVariant } from "../../src/lazy/compressor.js";
+import type { Encoding } from "../../src/manifest-format.js";
+import { ROOT, removeDir, tempDir } from "../support/helpers.js";
 
 /** Real code to compress: slices of TypeScript's own bundle, 9 MB of JavaScript. */
 const CODE = readFileSync(join(ROOT, "node_modules", "typescript", "lib", "typescript.js"));
@@ -322,5 +322,34 @@ describe("lazy compressor", () => {
 
     await lazy.close();
     assert.equal(await lazy.variant("a.js", "br"), undefined);
+  });
+
+  it("refuses a source swapped for a symlink out of the root after its variant was made", async () => {
+    const source = code(50_000);
+    const { lazy, base, root } = await setup({ "a.js": source }, { maxWaitMs: 60_000 });
+    await assertDecodes(await lazy.variant("a.js", "br"), source);
+    await writeFile(join(base, "outside.js"), source);
+    await rename(join(root, "a.js"), join(root, "moved.js"));
+    await symlink(join(base, "outside.js"), join(root, "a.js"));
+    // Same content, so the same key: only the containment check can refuse it.
+    assert.equal(await lazy.variant("a.js", "br"), undefined);
+    assert.equal(lazy.metrics.refused, 1);
+    await lazy.close();
+  });
+
+  it("a purge during a compression wins: its result is deleted, and the next request compresses again", async () => {
+    const source = code(300_000);
+    const { lazy, cacheDir } = await setup({ "a.js": source }, SLOW);
+    const during = lazy.variant("a.js", "br");
+    await until(() => lazy.metrics.inFlight === 1);
+    await lazy.purge("a.js");
+    assert.equal(await during, undefined);
+    await lazy.idle();
+    const digest = settingsDigest({ encoding: "br", level: 11, minSize: 1024, minRatio: 0.95 });
+    await assert.rejects(stat(cacheEntryPath(cacheDir, digest, hashBytes(source))), { code: "ENOENT" });
+    assert.equal(lazy.metrics.tracked, 0);
+    await assertDecodes(await lazy.variant("a.js", "br"), source);
+    assert.equal(lazy.metrics.compressions, 2);
+    await lazy.close();
   });
 });
