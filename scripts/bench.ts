@@ -1,6 +1,7 @@
 // `npm run bench [-- section…] [-- --quick] [-- --rounds=N] [-- --no-peers]`: every section by default.
 // Sections: build (issues 5, 18), costs (issue 18), incremental (issue 3), server (issue 4), lazy (issue 7), delta (issue 8);
-// bigfile (peak memory with a 500 MB file added, ~10 min) runs only when named.
+// bigfile (peak memory with a 500 MB file added, ~10 min) and scale (100k and 1M small files, issue 19)
+// run only when named.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -9,6 +10,7 @@ import { runBigFileBench } from "./bench-bigfile.js";
 import { runBuildBench } from "./bench-build.js";
 import { runCostsBench } from "./bench-costs.js";
 import { runIncrementalBench } from "./bench-incremental.js";
+import { runScaleBench } from "./bench-scale.js";
 import type { SectionContext } from "./bench-util.js";
 import { isQuick, ROOT } from "./corpus.js";
 
@@ -62,9 +64,10 @@ const SECTIONS: Record<string, Section> = {
   lazy: runScript("bench-lazy.ts"),
   delta: runDeltaBench,
   bigfile: runBigFileBench,
+  scale: runScaleBench,
 };
 /** Too slow for every run: only when named. */
-const OPT_IN = new Set(["bigfile"]);
+const OPT_IN = new Set(["bigfile", "scale"]);
 
 function parseArgs(argv: string[]): { sections: string[]; ctx: SectionContext } {
   const quick = isQuick();

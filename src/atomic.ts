@@ -5,10 +5,14 @@ import { rename, rm, utimes, writeFile } from "node:fs/promises";
 import { tempPathFor } from "./ownership.js";
 
 /**
- * Write `bytes` to `path` atomically; with `mtime` (seconds), the file gets that modification time
- * before it appears (nginx takes Last-Modified from the variant).
+ * Write `bytes` (or the chunks of a long text, one after another) to `path` atomically; with `mtime`
+ * (seconds), the file gets that modification time before it appears (nginx takes Last-Modified from the variant).
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string, mtime?: number): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array | string | Iterable<string>,
+  mtime?: number,
+): Promise<void> {
   const temp = tempPathFor(path);
   try {
     // "wx": a temp name is never an existing file, not even one that looks like ours.

@@ -6,6 +6,7 @@ import { deltaFileName } from "./delta.js";
 import { PrecompressorError } from "./errors.js";
 import { digestBytes } from "./hash.js";
 import type { DeltaEntry, Manifest, ManifestEntry } from "./manifest-format.js";
+import { CanonicalReader, manifestChunks, pushFile, pushText } from "./manifest-text.js";
 import { isHeaderSafe, isSafeRelativePath } from "./paths.js";
 
 export type { DeltaEntry, Encoding, Manifest, ManifestEntry, VariantEntry } from "./manifest-format.js";
@@ -21,35 +22,52 @@ export type ManifestRead = { manifest: Manifest | undefined; warnings: string[] 
  * caller rebuilds everything rather than trusting it.
  */
 export async function readManifest(path: string): Promise<ManifestRead> {
-  let text: string;
+  const warnings: string[] = [];
   try {
-    text = await readFile(path, "utf8");
+    return { manifest: await loadManifest(path, (message) => warnings.push(`${path}: ${message}`)), warnings };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { manifest: undefined, warnings: [] };
-    return {
-      manifest: undefined,
-      warnings: [`${path}: unreadable (${(error as Error).message}); rebuilding everything`],
-    };
+    const reason = error instanceof PrecompressorError ? error.message : `unreadable (${(error as Error).message})`;
+    return { manifest: undefined, warnings: [`${path}: ${reason}; rebuilding everything`] };
   }
-  try {
-    const warnings: string[] = [];
-    const manifest = parseManifest(text, (message) => warnings.push(`${path}: ${message}`));
-    return { manifest, warnings };
-  } catch (error) {
-    return { manifest: undefined, warnings: [`${path}: ${(error as Error).message}; rebuilding everything`] };
-  }
+}
+
+/**
+ * Read and validate the manifest at `path` as `parseManifest` does; a file that cannot be read
+ * throws its file-system error. Our own layout is read a line at a time, any other whole.
+ *
+ * @example
+ * const manifest = await loadManifest("dist/.precompressor.json", console.warn);
+ */
+export async function loadManifest(path: string, onWarning?: (message: string) => void): Promise<Manifest> {
+  const lines = new Validator();
+  await pushFile(lines.reader, path);
+  const manifest = lines.result();
+  if (!manifest) return parseWhole(await readFile(path, "utf8"), onWarning);
+  for (const message of lines.warnings) onWarning?.(message);
+  return manifest;
 }
 
 /**
  * Parse and validate manifest JSON. A file that is not a version-1 manifest throws `E_MANIFEST`
  * with a one-line reason. An entry that precompressor must not act on (a key or delta file that
  * could leave the root, a value that cannot go into a header, a malformed field) is dropped, with
- * one `onWarning` call naming it: nothing downstream ever sees it.
+ * one `onWarning` call naming it: nothing downstream ever sees it. Any JSON layout is read; the
+ * one precompressor writes is read a line at a time, without a second copy of every entry.
  *
  * @example
  * const manifest = parseManifest(text, (message) => console.warn(message));
  */
 export function parseManifest(text: string, onWarning?: (message: string) => void): Manifest {
+  const lines = new Validator();
+  pushText(lines.reader, text);
+  const manifest = lines.result();
+  if (!manifest) return parseWhole(text, onWarning);
+  for (const message of lines.warnings) onWarning?.(message);
+  return manifest;
+}
+
+function parseWhole(text: string, onWarning?: (message: string) => void): Manifest {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -57,19 +75,74 @@ export function parseManifest(text: string, onWarning?: (message: string) => voi
     throw new PrecompressorError("E_MANIFEST", "not valid JSON (corrupt or truncated manifest)", { cause });
   }
   if (!isObject(data)) throw new PrecompressorError("E_MANIFEST", "not a manifest object");
-  if (data.version !== 1)
-    throw new PrecompressorError("E_MANIFEST", `unsupported manifest version ${JSON.stringify(data.version)}`);
-  if (!isObject(data.files) || !isObject(data.settings))
-    throw new PrecompressorError("E_MANIFEST", "manifest lacks files or settings");
-  if (data.shard !== undefined && !isShard(data.shard))
-    throw new PrecompressorError("E_MANIFEST", `malformed shard ${JSON.stringify(data.shard)}`);
+  const problem = headProblem(data);
+  if (problem) throw new PrecompressorError("E_MANIFEST", problem);
   const files: Record<string, ManifestEntry> = {};
-  for (const [key, entry] of Object.entries(data.files)) {
-    const problem = entryProblem(key, entry);
-    if (problem) onWarning?.(`ignoring manifest entry ${JSON.stringify(key)}: ${problem}`);
-    else files[key] = entry as ManifestEntry;
-  }
+  for (const [key, entry] of Object.entries(data.files as Record<string, unknown>))
+    addEntry(files, key, entry, onWarning);
   return { ...(data as unknown as Manifest), files };
+}
+
+/** Why a document is not a version-1 manifest at all, or undefined when it is one. */
+function headProblem(data: Record<string, unknown>): string | undefined {
+  if (data.version !== 1) return `unsupported manifest version ${JSON.stringify(data.version)}`;
+  if (!isObject(data.files) || !isObject(data.settings)) return "manifest lacks files or settings";
+  if (data.shard !== undefined && !isShard(data.shard)) return `malformed shard ${JSON.stringify(data.shard)}`;
+  return undefined;
+}
+
+/** The one gate every entry read passes, whatever the layout. */
+function addEntry(
+  files: Record<string, ManifestEntry>,
+  key: string,
+  entry: unknown,
+  onWarning?: (message: string) => void,
+): void {
+  const problem = entryProblem(key, entry);
+  if (problem) onWarning?.(`ignoring manifest entry ${JSON.stringify(key)}: ${problem}`);
+  else files[key] = withSharedEmpty(entry as ManifestEntry);
+}
+
+/**
+ * No variants, the case of most files (images, fonts, small files), as one frozen object: a million
+ * empty objects are ~50 MB. Frozen, so a caller that writes to one fails loudly instead of into all.
+ */
+export const NO_VARIANTS: ManifestEntry["variants"] = Object.freeze({});
+
+/** `entry`, its empty `variants` replaced by `NO_VARIANTS`. */
+export function withSharedEmpty<T extends ManifestEntry>(entry: T): T {
+  for (const _ in entry.variants) return entry;
+  entry.variants = NO_VARIANTS;
+  return entry;
+}
+
+/** The checks of `parseWhole`, applied to the canonical text as each line comes. */
+class Validator {
+  readonly warnings: string[] = [];
+  private data: Record<string, unknown> | undefined;
+  private readonly files: Record<string, ManifestEntry> = {};
+  /** Keys seen but dropped: a duplicate of one is left to the whole-text parse, which keeps only the last. */
+  private readonly dropped = new Set<string>();
+  readonly reader = new CanonicalReader({
+    // A head with a problem is left to the whole-text parse, which throws its reason.
+    head: (data) => {
+      this.data = data;
+      return headProblem(data) === undefined;
+    },
+    entry: (key, value) => {
+      if (Object.hasOwn(this.files, key) || this.dropped.has(key)) return false;
+      const before = this.warnings.length;
+      addEntry(this.files, key, value, (message) => this.warnings.push(message));
+      if (this.warnings.length > before) this.dropped.add(key);
+      return true;
+    },
+  });
+
+  /** The manifest, if the text was canonical. */
+  result(): Manifest | undefined {
+    if (!this.reader.end() || !this.data) return undefined;
+    return { ...(this.data as unknown as Manifest), files: this.files };
+  }
 }
 
 function isShard(v: unknown): boolean {
@@ -118,12 +191,9 @@ function isDelta(key: string, d: unknown): d is DeltaEntry {
 
 /** Write the manifest atomically: readers see the old one or the new one, never a mix. */
 export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
-  // One entry a line: compact enough for tens of thousands of files, and diffable.
-  const lines = Object.entries(manifest.files).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
-  const shard = manifest.shard ? `"shard":${JSON.stringify(manifest.shard)},` : "";
-  const head = `{"version":${manifest.version},"generator":${JSON.stringify(manifest.generator)},"settings":${JSON.stringify(manifest.settings)},${shard}"files":{`;
   try {
-    await writeFileAtomic(path, `${head}\n${lines.join(",\n")}\n}}\n`);
+    // One entry a line: compact, diffable, and read back a line at a time.
+    await writeFileAtomic(path, manifestChunks(manifest));
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? "";
     throw new PrecompressorError(
@@ -132,4 +202,16 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
       { path, cause },
     );
   }
+}
+
+/**
+ * Whether `JSON.stringify(a) === JSON.stringify(b)`, found an entry at a time: a million-file
+ * manifest is never one string.
+ */
+export function sameManifest(a: Manifest, b: Manifest | undefined): boolean {
+  if (!b || JSON.stringify({ ...a, files: {} }) !== JSON.stringify({ ...b, files: {} })) return false;
+  const keys = Object.keys(a.files);
+  const other = Object.keys(b.files);
+  if (keys.length !== other.length) return false;
+  return keys.every((key, i) => key === other[i] && JSON.stringify(a.files[key]) === JSON.stringify(b.files[key]));
 }

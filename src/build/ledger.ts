@@ -3,10 +3,12 @@
 import { join } from "node:path";
 import type { ErrorCode } from "../errors.js";
 import { contentTypeOf, VARIANT_SUFFIX } from "../formats.js";
+import { withSharedEmpty } from "../manifest.js";
 import type { Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { VERSION } from "../version.js";
 import type { ResolvedOptions } from "./options.js";
 import { type Digests, type Plan, type PlannedTask, type Sorted, skipName } from "./plan.js";
+import { listed } from "./scan.js";
 import type { CompressResult, CompressTask, EncodingOutcome } from "./tasks.js";
 
 /**
@@ -47,7 +49,8 @@ export class Ledger {
     readonly plan: Plan,
     private readonly digests: Digests,
   ) {
-    this.entries = new Map(plan.kept);
+    // The books start from the plan's kept entries, taken over rather than copied (a million of them).
+    this.entries = plan.kept;
     this.skipped = { ...plan.skipped };
     this.tooLong = new Map(plan.tooLong);
   }
@@ -74,6 +77,12 @@ export class Ledger {
     this.changes.push({ path, state: "failed" });
   }
 
+  /** The walk's own string for a task's key: a million entries keyed by fresh copies would hold each key twice. */
+  private keyOf(path: string): string {
+    const rel = this.relOf(path);
+    return listed(this.sorted.served, rel)?.rel ?? rel;
+  }
+
   relOf(path: string): string {
     return path
       .slice(this.opts.dir.length + 1)
@@ -83,19 +92,20 @@ export class Ledger {
 
   /** One worker's result: its entry, its state, its failures. */
   record(task: CompressTask, result: CompressResult): void {
-    const rel = this.relOf(task.path);
+    const rel = this.keyOf(task.path);
     if (!result.ok) {
       this.fail(rel, result.code, result.message);
       return;
     }
-    this.entries.set(rel, {
+    const entry: ManifestEntry = {
       hash: result.hash,
       size: result.size,
       mtimeMs: result.mtimeMs,
       type: contentTypeOf(rel),
       variants: result.variants,
       ...(result.deltas.length ? { deltas: result.deltas } : {}),
-    });
+    };
+    this.entries.set(rel, withSharedEmpty(entry));
     const outcomes = Object.values(result.outcomes);
     for (const [encoding, outcome] of Object.entries(result.outcomes) as [Encoding, EncodingOutcome][])
       if (outcome === "name-too-long") skipName(this, rel, encoding);
@@ -140,8 +150,8 @@ export class Ledger {
   }
 
   private removedSources(): string[] {
-    const present = new Set([...this.sorted.served.map((f) => f.rel), ...this.entries.keys()]);
-    return Object.keys(this.previous?.files ?? {}).filter((rel) => !present.has(rel));
+    const previous = Object.keys(this.previous?.files ?? {});
+    return previous.filter((rel) => !this.entries.has(rel) && !listed(this.sorted.served, rel));
   }
 
   /** A stopped worker may have replaced some of a file's variants and not others: they all go. */
@@ -170,7 +180,9 @@ export class Ledger {
   /** Variant files the last manifest listed and this one does not: source gone, encoding dropped, or failed. */
   orphanVariants(): string[] {
     const paths: string[] = [];
-    for (const [rel, prev] of Object.entries(this.previous?.files ?? {})) {
+    const previous = this.previous?.files ?? {};
+    for (const rel of Object.keys(previous)) {
+      const prev = previous[rel] as ManifestEntry;
       const now = this.entries.get(rel);
       for (const encoding of Object.keys(prev.variants) as Encoding[]) {
         if (!now?.variants[encoding]) paths.push(join(this.opts.dir, rel + VARIANT_SUFFIX[encoding]));

@@ -1,9 +1,9 @@
 // `precompressor merge`: join the partial manifests of `--shard k/n` jobs into the one manifest a
 // single run would have written. Everything is checked before anything is written.
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PrecompressorError } from "../errors.js";
-import { MANIFEST_NAME, parseManifest, writeManifest } from "../manifest.js";
+import { loadManifest, MANIFEST_NAME, writeManifest } from "../manifest.js";
 import type { Manifest, ManifestEntry } from "../manifest-format.js";
 import { assertDirectory } from "../paths.js";
 import { acquireLock, LOCK_NAME } from "./lock.js";
@@ -71,16 +71,15 @@ async function partialsIn(dir: string): Promise<Shard[]> {
 
 async function readPartial(dir: string, shard: Shard, warnings: string[]): Promise<[Shard, Manifest]> {
   const path = join(dir, partialManifestName(shard));
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (cause) {
-    throw new PrecompressorError("E_SHARD", `${path}: unreadable (${(cause as NodeJS.ErrnoException).code})`, {
-      path,
-      cause,
-    });
-  }
-  const manifest = parseManifest(text, (message) => warnings.push(`${path}: ${message}`));
+  const manifest = await loadManifest(path, (message) => warnings.push(`${path}: ${message}`)).catch(
+    (cause: unknown) => {
+      if (cause instanceof PrecompressorError) throw cause;
+      throw new PrecompressorError("E_SHARD", `${path}: unreadable (${(cause as NodeJS.ErrnoException).code})`, {
+        path,
+        cause,
+      });
+    },
+  );
   if (manifest.shard?.index !== shard.index || manifest.shard.count !== shard.count)
     throw shardError(dir, shard, `its content says shard ${JSON.stringify(manifest.shard ?? null)}`);
   return [shard, manifest];

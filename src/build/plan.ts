@@ -3,13 +3,14 @@
 // kept as they were out. No disk, no threads: the one question only the disk can answer (is a
 // variant's place free?) is asked through `slotIsFree`, so tests can answer it themselves.
 import { brotliKindOf, isCompressible, VARIANT_SUFFIX, variantOf } from "../formats.js";
+import { withSharedEmpty } from "../manifest.js";
 import type { DeltaEncoding, Encoding, Manifest, ManifestEntry } from "../manifest-format.js";
 import { nameFits } from "../ownership.js";
 import { variantHolds } from "./freshness.js";
 import type { ResolvedOptions } from "./options.js";
 import type { PoolTask } from "./pool.js";
 import type { Dictionary } from "./releases.js";
-import type { ScannedFile } from "./scan.js";
+import { listed, type ScannedFile } from "./scan.js";
 import { settingsDigest } from "./settings.js";
 import { fileCost, splitShards } from "./shard.js";
 import type { CompressTask, DeltaJob, EncodingJob } from "./tasks.js";
@@ -19,7 +20,7 @@ export type Digests = Partial<Record<Encoding | DeltaEncoding, string>>;
 
 /** The site's files, told apart from the variants beside them, for this run (or this shard). */
 export interface Sorted {
-  /** Files of the site this run is responsible for. */
+  /** Files of the site this run is responsible for, in key order (the ledger searches them). */
   served: ScannedFile[];
   /** Sizes of files sitting where a variant goes (`x.js.br` beside `x.js`), ours or not. */
   slots: Map<string, number>;
@@ -94,12 +95,13 @@ export function isEligible(file: ScannedFile, opts: Pick<ResolvedOptions, "minSi
 }
 
 /** Tell the site's files from the variants beside them, and keep this shard's share. */
-export function sortFiles(files: ScannedFile[], previous: Manifest | undefined, opts: ResolvedOptions): Sorted {
-  const names = new Set(files.map((f) => f.rel));
+export function sortFiles(walked: ScannedFile[], previous: Manifest | undefined, opts: ResolvedOptions): Sorted {
+  // The walk lists them in key order, which the searches here and in the ledger rely on; any other list is sorted.
+  const files = isSorted(walked) ? walked : [...walked].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   const slots = new Map<string, number>();
   const served: ScannedFile[] = [];
   for (const f of files) {
-    if (isVariantSlot(f.rel, names, previous)) slots.set(f.rel, f.size);
+    if (isVariantSlot(f.rel, files, previous)) slots.set(f.rel, f.size);
     else served.push(f);
   }
   const shard = opts.shard;
@@ -120,14 +122,20 @@ export function sortFiles(files: ScannedFile[], previous: Manifest | undefined, 
   };
 }
 
+function isSorted(files: readonly ScannedFile[]): boolean {
+  for (let i = 1; i < files.length; i++)
+    if ((files[i - 1] as ScannedFile).rel > (files[i] as ScannedFile).rel) return false;
+  return true;
+}
+
 /**
  * `x.js.br` beside a compressible `x.js` is a variant's place, not a file of the site; so is one
  * the last manifest recorded as a variant, whose source is now gone (an orphan to delete).
  */
-function isVariantSlot(rel: string, names: Set<string>, previous: Manifest | undefined): boolean {
+function isVariantSlot(rel: string, files: readonly ScannedFile[], previous: Manifest | undefined): boolean {
   const variant = variantOf(rel);
   if (!variant) return false;
-  if (names.has(variant.source) && isCompressible(variant.source)) return true;
+  if (isCompressible(variant.source) && listed(files, variant.source)) return true;
   return previous?.files[variant.source]?.variants[variant.encoding] !== undefined;
 }
 
@@ -148,13 +156,7 @@ export function plan(input: PlanInput): Plan {
     // With dictionaries, a worker re-checks the deltas; without, last run's deltas are orphans.
     const reason = dictionaries.length ? "deltas" : staleReason(file, prev, jobs, input);
     if (!reason && prev) {
-      out.kept.set(file.rel, {
-        hash: prev.hash,
-        size: prev.size,
-        mtimeMs: prev.mtimeMs,
-        type: prev.type,
-        variants: pick(prev.variants, jobs),
-      });
+      out.kept.set(file.rel, kept(prev, jobs));
       continue;
     }
     const task = taskFor(file, jobs, prev, input);
@@ -164,14 +166,17 @@ export function plan(input: PlanInput): Plan {
   return out;
 }
 
+/** Most files get no variants: one frozen empty list for all of them (a million empty arrays are ~30 MB). */
+const NO_JOBS = Object.freeze([]) as unknown as EncodingJob[];
+
 function jobsFor(file: ScannedFile, opts: ResolvedOptions, digests: Digests, out: Plan): EncodingJob[] {
   if (!isCompressible(file.rel)) {
     out.skipped.type += 1;
-    return [];
+    return NO_JOBS;
   }
   if (file.size < opts.minSize) {
     out.skipped.minSize += 1;
-    return [];
+    return NO_JOBS;
   }
   out.eligible.add(file.rel);
   const fits = opts.encodings.filter((e) => nameFits(file.path + VARIANT_SUFFIX[e]));
@@ -226,6 +231,19 @@ function taskFor(
     cacheDir: opts.cacheDir,
     dryRun: opts.dryRun,
   };
+}
+
+const ENTRY_KEYS = "hash,size,mtimeMs,type,variants";
+
+/**
+ * An up-to-date file's entry: its last one, shared rather than copied when the copy would be the
+ * same JSON (a million-file rerun would otherwise hold every entry twice).
+ */
+function kept(prev: ManifestEntry, jobs: EncodingJob[]): ManifestEntry {
+  const variants = pick(prev.variants, jobs);
+  if (Object.keys(prev).join() === ENTRY_KEYS && Object.keys(variants).join() === Object.keys(prev.variants).join())
+    return prev;
+  return withSharedEmpty({ hash: prev.hash, size: prev.size, mtimeMs: prev.mtimeMs, type: prev.type, variants });
 }
 
 function pick<T>(variants: Partial<Record<Encoding, T>>, jobs: EncodingJob[]): Partial<Record<Encoding, T>> {

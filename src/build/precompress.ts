@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { evictCache } from "../cache.js";
 import { DELTA_ENCODINGS, deltaSupport } from "../delta.js";
 import { PrecompressorError } from "../errors.js";
-import { MANIFEST_NAME, type ManifestRead, readManifest, writeManifest } from "../manifest.js";
+import { MANIFEST_NAME, type ManifestRead, readManifest, sameManifest, writeManifest } from "../manifest.js";
 import type { DeltaEncoding } from "../manifest-format.js";
 import { findOwnTemps, markCacheDir, removeOwned, slotIsFree } from "../ownership.js";
 import { assertDirectory } from "../paths.js";
@@ -64,20 +64,21 @@ export async function precompress(options: PrecompressOptions = {}): Promise<Sum
     const planned = plan({ opts, realRoot, sorted, digests, deltaEncodings, dictionaries, slotIsFree });
     const ledger = new Ledger(opts, sorted, planned, digests);
     for (const folder of scanned.unreadable) ledger.unreadableFolder(folder);
-    const { tasks } = planned;
-    if (!opts.dryRun && previous && tasks.length) {
+    const hadTasks = planned.tasks.length > 0;
+    if (!opts.dryRun && previous && hadTasks) {
       // Until the new manifest is written, no manifest may name a variant that is about to be replaced.
-      await writeManifest(opts.manifestPath, ledger.interimManifest(tasks));
+      await writeManifest(opts.manifestPath, ledger.interimManifest(planned.tasks));
     }
     const interrupted = await execute(ledger, options, warm);
+    // Done with: a million finished tasks would otherwise stay alive while the manifest is built.
+    planned.tasks = [];
     const summary = summarise(ledger, warnings);
     if (!opts.dryRun) {
       await remove(ledger.interruptedVariants(interrupted));
       // Variants are in place before the manifest names them; orphans go only once it no longer does.
       const next = ledger.manifest();
       // A run that had nothing to do leaves the file (and its mtime, which servers watch) alone.
-      if (tasks.length || JSON.stringify(next) !== JSON.stringify(previous))
-        await writeManifest(opts.manifestPath, next);
+      if (hadTasks || !sameManifest(next, previous)) await writeManifest(opts.manifestPath, next);
       await remove(ledger.orphanVariants());
       if (options.signal?.aborted) {
         await remove(await findOwnTemps(opts.dir));

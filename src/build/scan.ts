@@ -15,10 +15,24 @@ export interface ScanOptions {
 
 export interface ScannedFile {
   /** POSIX path relative to the root: the manifest key. */
-  rel: string;
-  path: string;
-  size: number;
-  mtimeMs: number;
+  readonly rel: string;
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+/** A million files are walked at once: the full path is derived when asked for, not stored beside the key. */
+class File implements ScannedFile {
+  constructor(
+    private readonly root: string,
+    readonly rel: string,
+    readonly size: number,
+    readonly mtimeMs: number,
+  ) {}
+
+  get path(): string {
+    return `${this.root}${sep}${this.rel}`;
+  }
 }
 
 export interface ScanResult {
@@ -37,7 +51,8 @@ const ALWAYS_IGNORED = ["**/node_modules/**"];
 export async function scan(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = { files: [], temps: [], warnings: [], unreadable: [] };
   // Our temp files are dotfiles, which the user's globs do not match: one more pattern, same walk.
-  const entries = await fg([...options.include, TEMP_GLOB], {
+  // Streamed: fast-glob's promise API keeps every entry's Dirent alive past the walk (~150 MB a million).
+  const entries = fg.stream([...options.include, TEMP_GLOB], {
     cwd: options.dir,
     dot: false,
     onlyFiles: true,
@@ -52,35 +67,56 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
   });
   // An unchanged rerun is mostly these stats. Synchronous calls take a few microseconds each;
   // the same calls sent through libuv's pool cost several times that in thread hand-offs.
-  const paths = entries.map((rel) => `${options.dir}${sep}${rel}`);
+  // Each Stats dies at once (only its size and mtime are kept): a million of them would be ~200 MB.
   const statOf = options.followSymlinks ? statSync : lstatSync;
-  const stats = entries.map((rel, i): Stats | null | undefined | false => {
-    if (isOwnTemp(basename(rel))) return undefined;
-    // A dotfile only our temp glob matched: not a file of the site (dotfiles are not listed).
-    if (matchesTempGlob(basename(rel))) return false;
-    try {
-      return statOf(paths[i] as string);
-    } catch {
-      return null;
+  for await (const entry of entries) {
+    const rel = entry as string;
+    const name = basename(rel);
+    const path = `${options.dir}${sep}${rel}`;
+    if (isOwnTemp(name)) {
+      result.temps.push(path);
+      continue;
     }
-  });
-  entries.forEach((rel, i) => {
-    const path = paths[i] as string;
-    const s = stats[i];
-    if (s === undefined) result.temps.push(path);
-    else if (s === false) return;
+    // A dotfile only our temp glob matched: not a file of the site (dotfiles are not listed).
+    if (matchesTempGlob(name)) continue;
+    const s = tryStat(statOf, path);
     // Names that are not valid UTF-8 come back altered and cannot be opened again.
-    else if (s === null)
+    if (!s)
       result.warnings.push(
         `${JSON.stringify(rel)}: cannot be opened under its listed name (not valid UTF-8?); skipped`,
       );
     // A manifest key with a control character or a backslash is never acted on (src/paths.ts): not listed.
     else if (!isSafeRelativePath(rel))
       result.warnings.push(`${JSON.stringify(rel)}: a name with a control character or a backslash; not listed`);
-    else if (s.isFile()) result.files.push({ rel, path, size: s.size, mtimeMs: s.mtimeMs });
-  });
+    else if (s.isFile()) result.files.push(new File(options.dir, rel, s.size, s.mtimeMs));
+  }
   result.files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   return result;
+}
+
+/**
+ * The file of `files` (sorted by `rel`, as `scan` returns them) whose key is `rel`: a search, not a
+ * Set of a million keys beside the list.
+ */
+export function listed(files: readonly ScannedFile[], rel: string): ScannedFile | undefined {
+  let lo = 0;
+  let hi = files.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const file = files[mid] as ScannedFile;
+    if (file.rel === rel) return file;
+    if (file.rel < rel) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
+}
+
+function tryStat(statOf: typeof statSync, path: string): Stats | undefined {
+  try {
+    return statOf(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

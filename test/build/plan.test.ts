@@ -137,7 +137,7 @@ describe("plan", () => {
     const sorted = sortFiles([file("x.js"), file("x.js.br", 10), file("notes.tar.gz")], undefined, opts);
     assert.deepEqual(
       sorted.served.map((f) => f.rel),
-      ["x.js", "notes.tar.gz"],
+      ["notes.tar.gz", "x.js"],
     );
     assert.deepEqual([...sorted.slots], [["x.js.br", 10]]);
   });
