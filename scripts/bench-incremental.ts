@@ -4,6 +4,7 @@ import { appendFile, cp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import fg from "fast-glob";
 import { isCompressible } from "../src/formats.js";
+import { DEFAULT_MIN_SIZE } from "../src/limits.js";
 import {
   heading,
   type Measured,
@@ -26,8 +27,6 @@ const EDIT_SHARE = 0.01;
 const UNCHANGED_REPEATS = 3;
 /** The file count the absolute bound for an unchanged rerun is stated for. */
 const SUBSET_FILES = 3000;
-/** The CLI's default --min-size: smaller files get no variants. */
-const MIN_SIZE = 1024;
 
 const bookkeeping = (rel: string) => rel === ".precompressor.json" || rel === ".precompressor.lock";
 
@@ -84,7 +83,7 @@ export async function runIncrementalBench(ctx: SectionContext): Promise<void> {
   // Evenly spread over the files that get variants, so every edit costs real compression.
   const compressible: string[] = [];
   for (const rel of all) {
-    if (isCompressible(rel) && (await stat(join(corpus.dir, rel))).size >= MIN_SIZE) compressible.push(rel);
+    if (isCompressible(rel) && (await stat(join(corpus.dir, rel))).size >= DEFAULT_MIN_SIZE) compressible.push(rel);
   }
   const count = Math.max(1, Math.round(all.length * EDIT_SHARE));
   const stride = compressible.length / count;

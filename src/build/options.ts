@@ -80,11 +80,9 @@ export interface ResolvedOptions {
   shard: Shard | undefined;
 }
 
-const bad = badOption;
-
 function integerIn(option: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max)
-    throw bad(option, `expected a whole number from ${min} to ${max}, got ${value}`);
+    throw badOption(option, `expected a whole number from ${min} to ${max}, got ${value}`);
   return value;
 }
 
@@ -93,7 +91,7 @@ function globs(option: string, patterns: string[] | undefined): string[] {
   for (const pattern of patterns ?? []) {
     const body = pattern.replace(/^!+/, "");
     const leaves = /^([/\\]|[A-Za-z]:)/.test(body) || body.split(/[/\\]/).includes("..");
-    if (leaves) throw bad(option, `"${pattern}" reaches outside the folder (absolute or with a ".." segment)`);
+    if (leaves) throw badOption(option, `"${pattern}" reaches outside the folder (absolute or with a ".." segment)`);
   }
   return patterns ?? [];
 }
@@ -109,9 +107,9 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
     );
   }
   const encodings = [...new Set(options.encodings ?? ALL_ENCODINGS)];
-  if (encodings.length === 0) throw bad("--encodings", "at least one encoding is needed");
+  if (encodings.length === 0) throw badOption("--encodings", "at least one encoding is needed");
   for (const e of encodings) {
-    if (!ALL_ENCODINGS.includes(e)) throw bad("--encodings", `unknown encoding "${e}" (use gzip, br, zstd)`);
+    if (!ALL_ENCODINGS.includes(e)) throw badOption("--encodings", `unknown encoding "${e}" (use gzip, br, zstd)`);
   }
   const levels: Record<Encoding, number> = {
     gzip: checkLevel("--gzip-level", "gzip", options.gzipLevel ?? DEFAULT_LEVELS.gzip),
@@ -125,7 +123,8 @@ export function resolveOptions(options: PrecompressOptions): ResolvedOptions {
   const shard = typeof options.shard === "string" ? parseShard(options.shard) : options.shard;
   if (shard) parseShard(`${shard.index}/${shard.count}`);
   // Partial manifests sit in dir under names merge looks for: a manifest elsewhere would be lost.
-  if (shard && options.manifest) throw bad("--shard", `writes ${partialManifestName(shard)} in dir; drop --manifest`);
+  if (shard && options.manifest)
+    throw badOption("--shard", `writes ${partialManifestName(shard)} in dir; drop --manifest`);
   return {
     dir,
     encodings,
