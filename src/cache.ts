@@ -10,7 +10,7 @@ import { brotliDecompress, brotliDecompressSync, gunzip, gunzipSync } from "node
 import { writeFileAtomicSync } from "./atomic.js";
 import { digestBody, hashBytes } from "./hash.js";
 import type { Encoding } from "./manifest-format.js";
-import { isCacheLevel, isOwnTemp } from "./ownership.js";
+import { isCacheLevel, isOwnTemp, NOT_WORTH_IT_SUFFIX } from "./ownership.js";
 import { zstdDecompressBuffer } from "./zstd.js";
 
 const DECODE: Record<Encoding, (b: Buffer) => Promise<Buffer>> = {
@@ -40,11 +40,10 @@ export function cacheEntryPath(cacheDir: string, digest: string, sourceHash: str
   const source = digestBody(sourceHash);
   return join(cacheDir, digestBody(digest).slice(0, 16), source.slice(0, 2), source);
 }
-const NOT_WORTH_IT = ".none";
 
 /** The marker file beside an entry's place that says the encoding was not worth it for this source. */
 export function notWorthItPath(entryPath: string): string {
-  return `${entryPath}${NOT_WORTH_IT}`;
+  return `${entryPath}${NOT_WORTH_IT_SUFFIX}`;
 }
 
 /**

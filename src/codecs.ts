@@ -20,8 +20,8 @@ export interface EncodeOptions {
 
 /**
  * Brotli's default window, 2^22. Browsers decode windows up to 2^24 but never large-window mode;
- * measured on real assets, a window sized to each file saves nothing (it lost a few bytes on
- * 9% of files), and 2^24 would triple the encoder's memory for huge files.
+ * measured on real assets, a window sized to each file saved nothing, and 2^24 would multiply
+ * the encoder's memory for huge files (README, "Large files").
  */
 export const BROTLI_WINDOW_LOG = 22;
 
@@ -43,10 +43,10 @@ function brotliOptions({ level, size, kind }: EncodeOptions): zlib.BrotliOptions
 }
 
 /**
- * Streamed files take brotli's input block down from 2^18 to 2^16: measured on 8 MB of the
- * corpus's js, json, css+svg and fonts+images at quality 11, 24-50 MB less memory and 0.05-0.2%
- * smaller output. Whole buffers keep the default: on the corpus's 19 files over 300 KB, 2^16
- * was larger for 8 of them, and the output must never exceed a peer's at the same quality.
+ * Streamed files take brotli's input block down from 2^18 to 2^16: less memory and slightly
+ * smaller output on every kind of asset measured. Whole buffers keep the default: there 2^16
+ * was larger for some big files, and the output must never exceed a peer's at the same quality.
+ * README, "Large files", has the figures.
  */
 const BROTLI_STREAM_BLOCK_LOG = 16;
 

@@ -148,7 +148,16 @@ export function logicalName(rel: string): string {
   return folder === "." ? stripped : `${folder}/${stripped}`;
 }
 
+/** Hex characters of the dictionary's hash that tag a delta's file name. */
+const DELTA_TAG_CHARS = 8;
+const DELTA_NAME = new RegExp(`\\.[0-9a-f]{${DELTA_TAG_CHARS}}\\.(${DELTA_ENCODINGS.join("|")})$`);
+
 /** File name of a delta: beside its file, tagged with the dictionary so releases never collide. */
 export function deltaFileName(rel: string, dictionaryHash: Buffer, encoding: DeltaEncoding): string {
-  return `${rel}.${dictionaryHash.toString("hex").slice(0, 8)}.${encoding}`;
+  return `${rel}.${dictionaryHash.toString("hex").slice(0, DELTA_TAG_CHARS)}.${encoding}`;
+}
+
+/** Whether `name` has the shape `deltaFileName` gives: `<file>.<tag>.dcz` or `.dcb`. */
+export function isDeltaFileName(name: string): boolean {
+  return DELTA_NAME.test(name);
 }

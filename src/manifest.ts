@@ -105,7 +105,7 @@ function addEntry(
 
 /**
  * No variants, the case of most files (images, fonts, small files), as one frozen object: a million
- * empty objects are ~50 MB. Frozen, so a caller that writes to one fails loudly instead of into all.
+ * empty objects would be tens of megabytes. Frozen, so a caller that writes to one fails loudly instead of into all.
  */
 export const NO_VARIANTS: ManifestEntry["variants"] = Object.freeze({});
 

@@ -123,8 +123,15 @@ export const CACHE_TAG = "CACHEDIR.TAG";
 const CACHE_TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 const CACHE_TAG_TEXT = `${CACHE_TAG_SIGNATURE}\n# This folder is a cache made by precompressor: https://bford.info/cachedir/\n`;
 
+/** The suffix of the cache's marker that an encoding was not worth it for a source (cache.ts). */
+export const NOT_WORTH_IT_SUFFIX = ".none";
+
 /** Cache entries: `<16 digest chars>/<2 hash chars>/<43 hash chars>[.none]`, all base64url. */
-const ENTRY_LEVELS = [/^[A-Za-z0-9_-]{16}$/, /^[A-Za-z0-9_-]{2}$/, /^[A-Za-z0-9_-]{43}(\.none)?$/];
+const ENTRY_LEVELS = [
+  /^[A-Za-z0-9_-]{16}$/,
+  /^[A-Za-z0-9_-]{2}$/,
+  new RegExp(`^[A-Za-z0-9_-]{43}(${NOT_WORTH_IT_SUFFIX.replace(".", "\\.")})?$`),
+];
 
 /** Whether `name` is ours at `depth` of a cache folder: 0 and 1 are folders, 2 the entry files. */
 export function isCacheLevel(depth: number, name: string): boolean {

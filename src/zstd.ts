@@ -36,7 +36,7 @@ function loadBindings(): Bindings {
 
 /**
  * The bindings take no size hint: every call allocates and faults in tables sized for an unbounded
- * input (~50 ms at level 19 even for 1 KB). The WebAssembly build calls ZSTD_compress, which sizes
+ * input, even for 1 KB (README, "zstd on Node 20"). The WebAssembly build calls ZSTD_compress, which sizes
  * them to the input, and keeps its heap between calls, so whole buffers go there at the full level.
  */
 let wasm: Promise<Wasm> | undefined;

@@ -1,8 +1,8 @@
 // On Node < 22.15, files too big to buffer stream their zstd through @mongodb-js/zstd, whose
-// encoder takes no size hint: every frame allocates ~80 MB of level-19 tables and faults them in
+// encoder takes no size hint: every frame allocates its full level-19 tables and faults them in
 // page by page. glibc can back such allocations with transparent huge pages
-// (`glibc.malloc.hugetlb=1`), 2.3x faster zstd here, but only from an environment variable read
-// at process start. So where it pays, the worker pool runs in a child process started with it;
+// (`glibc.malloc.hugetlb=1`), much faster zstd (README, "Large files", has the figures), but only
+// from an environment variable read at process start. So where it pays, the worker pool runs in a child process started with it;
 // the parent keeps the lock, the manifest and every decision.
 import { type ChildProcess, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -13,10 +13,10 @@ const HUGE_PAGES = "glibc.malloc.hugetlb=1";
 
 /**
  * glibc raises its mmap threshold each time a big block is freed, after which brotli's and zstd's
- * per-block buffers come from the heap and fragment it: streaming one 64 MB file at brotli 10
- * grew to 210 MB (none of it live), 142 MB with this fixed threshold. Fixed thresholds cost
- * 10-35% on a corpus of small files, so the host takes this only for runs that stream a file,
- * where one long stream, not the small files, sets the wall time.
+ * per-block buffers come from the heap and fragment it, and a long stream's memory grows with
+ * nothing live in it. A fixed threshold slows a corpus of small files, so the host takes this
+ * only for runs that stream a file, where one long stream, not the small files, sets the wall
+ * time. README, "Large files", has the measurements.
  */
 const BOUNDED_HEAP = "glibc.malloc.trim_threshold=131072";
 const hostUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker-host.ts" : "./worker-host.js", import.meta.url);

@@ -166,7 +166,7 @@ export function plan(input: PlanInput): Plan {
   return out;
 }
 
-/** Most files get no variants: one frozen empty list for all of them (a million empty arrays are ~30 MB). */
+/** Most files get no variants: one frozen empty list for all of them (a million empty arrays would be tens of megabytes). */
 const NO_JOBS = Object.freeze([]) as unknown as EncodingJob[];
 
 function jobsFor(file: ScannedFile, opts: ResolvedOptions, digests: Digests, out: Plan): EncodingJob[] {

@@ -52,7 +52,7 @@ export interface WarmPool {
 
 /**
  * Start `concurrency` compression threads now. For a cold build, where every file will need them:
- * their ~100 ms of start-up then overlaps the walk instead of following it.
+ * their start-up then overlaps the walk instead of following it.
  */
 export function warmPool(concurrency: number | undefined): WarmPool {
   const threads = Math.max(1, concurrency ?? availableParallelism());

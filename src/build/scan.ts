@@ -51,7 +51,7 @@ const ALWAYS_IGNORED = ["**/node_modules/**"];
 export async function scan(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = { files: [], temps: [], warnings: [], unreadable: [] };
   // Our temp files are dotfiles, which the user's globs do not match: one more pattern, same walk.
-  // Streamed: fast-glob's promise API keeps every entry's Dirent alive past the walk (~150 MB a million).
+  // Streamed: fast-glob's promise API keeps every entry's Dirent alive past the walk.
   const entries = fg.stream([...options.include, TEMP_GLOB], {
     cwd: options.dir,
     dot: false,
@@ -67,7 +67,7 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
   });
   // An unchanged rerun is mostly these stats. Synchronous calls take a few microseconds each;
   // the same calls sent through libuv's pool cost several times that in thread hand-offs.
-  // Each Stats dies at once (only its size and mtime are kept): a million of them would be ~200 MB.
+  // Each Stats dies at once (only its size and mtime are kept): a million of them would not fit the bound.
   const statOf = options.followSymlinks ? statSync : lstatSync;
   for await (const entry of entries) {
     const rel = entry as string;

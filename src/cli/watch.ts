@@ -5,6 +5,7 @@ import { LOCK_NAME } from "../build/lock.js";
 import type { PrecompressOptions } from "../build/options.js";
 import { precompress } from "../build/precompress.js";
 import type { Summary } from "../build/summary.js";
+import { isDeltaFileName } from "../delta.js";
 import { isCompressible, variantOf } from "../formats.js";
 import { MANIFEST_NAME } from "../manifest.js";
 import { isOwnTemp } from "../ownership.js";
@@ -18,8 +19,6 @@ export interface WatchOptions extends PrecompressOptions {
   /** A re-run that threw (other than an abort); watching goes on. */
   onError: (error: unknown) => void;
 }
-
-const DELTA = /\.[0-9a-f]{8}\.(dcz|dcb)$/;
 
 /**
  * Run `precompress(options)` now, and again after each burst of changes under `dir`, one run at a time, until
@@ -83,7 +82,7 @@ export function watch(options: WatchOptions): Promise<void> {
 /** Files precompress itself writes: variants, deltas, the manifest, temp files and the lock. */
 function isOwnWrite(name: string, dir: string, manifest: string): boolean {
   const file = basename(name);
-  if (file === LOCK_NAME || file === MANIFEST_NAME || isOwnTemp(file) || DELTA.test(file)) return true;
+  if (file === LOCK_NAME || file === MANIFEST_NAME || isOwnTemp(file) || isDeltaFileName(file)) return true;
   if (join(dir, name) === manifest) return true;
   // `app.js.br` is ours; `notes.tar.gz`, whose base is not a type we compress, is a source.
   const variant = variantOf(name);
