@@ -213,5 +213,9 @@ export function sameManifest(a: Manifest, b: Manifest | undefined): boolean {
   const keys = Object.keys(a.files);
   const other = Object.keys(b.files);
   if (keys.length !== other.length) return false;
-  return keys.every((key, i) => key === other[i] && JSON.stringify(a.files[key]) === JSON.stringify(b.files[key]));
+  // An unchanged rerun keeps the last run's entry objects themselves: those need no stringify.
+  return keys.every((key, i) => {
+    const [x, y] = [a.files[key], b.files[key]];
+    return key === other[i] && (x === y || JSON.stringify(x) === JSON.stringify(y));
+  });
 }

@@ -142,10 +142,10 @@ export class Ledger {
   /** After an abort, files no worker touched keep their last entry: their variants on disk are as it says. */
   private keepUnstarted(interrupted: CompressTask[]): void {
     const cut = new Set(interrupted.map((t) => t.path));
-    for (const { task } of this.plan.tasks) {
-      const rel = this.relOf(task.path);
-      const prev = this.previous?.files[rel];
-      if (prev && !cut.has(task.path) && !this.entries.has(rel) && !this.failed.has(rel)) this.entries.set(rel, prev);
+    for (const { file } of this.plan.tasks) {
+      const prev = this.previous?.files[file.rel];
+      const untouched = !cut.has(file.path) && !this.entries.has(file.rel) && !this.failed.has(file.rel);
+      if (prev && untouched) this.entries.set(file.rel, prev);
     }
   }
 
@@ -162,8 +162,8 @@ export class Ledger {
   /** The last manifest, minus the variants of every file a worker is about to process. */
   interimManifest(tasks: PlannedTask[]): Manifest {
     const files = { ...this.previous?.files };
-    for (const { task } of tasks) {
-      const rel = this.relOf(task.path);
+    for (const { file } of tasks) {
+      const rel = file.rel;
       const prev = files[rel];
       if (prev) files[rel] = { hash: prev.hash, size: prev.size, mtimeMs: prev.mtimeMs, type: prev.type, variants: {} };
     }

@@ -41,8 +41,58 @@ export type TaskReason =
   /** Previous releases give it dictionaries: a worker re-checks its deltas. */
   | "deltas";
 
-export interface PlannedTask extends PoolTask {
-  reason: TaskReason;
+/**
+ * One file a worker must look at, kept small: its task message is made when the file is sent, not
+ * held for every file from the plan to the end of the run (a million of them were 250 MB).
+ */
+export class PlannedTask implements PoolTask {
+  /** Previous releases give it dictionaries: the deltas to write against them. */
+  deltas?: DeltaJob;
+
+  constructor(
+    readonly file: ScannedFile,
+    readonly reason: TaskReason,
+    readonly jobs: EncodingJob[],
+    private readonly prev: ManifestEntry | undefined,
+    private readonly run: TaskContext,
+  ) {}
+
+  get size(): number {
+    return this.file.size;
+  }
+
+  get hashOnly(): boolean {
+    return this.jobs.length === 0 && !this.deltas;
+  }
+
+  /** The message for the worker, made anew on each read. */
+  get task(): CompressTask {
+    const { prev, run } = this;
+    return {
+      path: this.file.path,
+      realRoot: run.realRoot,
+      kind: brotliKindOf(this.file.rel),
+      jobs: this.jobs,
+      minRatio: run.minRatio,
+      previous:
+        prev && run.settings
+          ? { hash: prev.hash, variants: prev.variants, deltas: prev.deltas, settings: run.settings }
+          : undefined,
+      ...(this.deltas ? { deltas: this.deltas } : {}),
+      cacheDir: run.cacheDir,
+      dryRun: run.dryRun,
+    };
+  }
+}
+
+/** What every task of one run shares. */
+interface TaskContext {
+  realRoot: string;
+  minRatio: number;
+  cacheDir: string | undefined;
+  dryRun: boolean;
+  /** The last manifest's settings, with which a worker judges its recorded variants. */
+  settings: Manifest["settings"] | undefined;
 }
 
 export interface Plan {
@@ -107,19 +157,16 @@ export function sortFiles(walked: ScannedFile[], previous: Manifest | undefined,
   const shard = opts.shard;
   if (!shard) return { served, slots, previous };
   // Slots above were told apart with the whole last manifest; from here on, this shard's files only.
-  const shardOf = splitShards(
-    served.map((f) => ({ rel: f.rel, weight: fileCost(f.size, isEligible(f, opts)) })),
-    shard.count,
-  );
+  const shardOf = splitShards(served, shard.count, (f) => fileCost(f.size, isEligible(f, opts)));
   const mine = (rel: string) => shardOf(rel) === shard.index;
-  return {
-    served: served.filter((f) => mine(f.rel)),
-    slots,
-    previous: previous && {
-      ...previous,
-      files: Object.fromEntries(Object.entries(previous.files).filter(([k]) => mine(k))),
-    },
-  };
+  return { served: served.filter((f) => mine(f.rel)), slots, previous: previous && onlyMine(previous, mine) };
+}
+
+/** The last manifest with only this shard's entries: key by key, not a million [key, entry] pairs. */
+function onlyMine(previous: Manifest, mine: (rel: string) => boolean): Manifest {
+  const files: Manifest["files"] = {};
+  for (const rel of Object.keys(previous.files)) if (mine(rel)) files[rel] = previous.files[rel] as ManifestEntry;
+  return { ...previous, files };
 }
 
 function isSorted(files: readonly ScannedFile[]): boolean {
@@ -149,6 +196,13 @@ export function plan(input: PlanInput): Plan {
     skipped: { type: 0, minSize: 0, nameTooLong: 0 },
     tooLong: new Map(),
   };
+  const run: TaskContext = {
+    realRoot: input.realRoot,
+    minRatio: opts.minRatio,
+    cacheDir: opts.cacheDir,
+    dryRun: opts.dryRun,
+    settings: sorted.previous?.settings,
+  };
   for (const file of sorted.served) {
     const jobs = jobsFor(file, opts, digests, out);
     const prev = sorted.previous?.files[file.rel];
@@ -159,9 +213,9 @@ export function plan(input: PlanInput): Plan {
       out.kept.set(file.rel, kept(prev, jobs));
       continue;
     }
-    const task = taskFor(file, jobs, prev, input);
+    const task = new PlannedTask(file, reason ?? "new", jobs, prev, run);
     if (dictionaries.length) task.deltas = { rel: file.rel, encodings: input.deltaEncodings, dictionaries };
-    out.tasks.push({ size: file.size, task, reason: reason ?? "new" });
+    out.tasks.push(task);
   }
   return out;
 }
@@ -211,26 +265,6 @@ function staleReason(
       return "variant";
   }
   return undefined;
-}
-
-function taskFor(
-  file: ScannedFile,
-  jobs: EncodingJob[],
-  prev: ManifestEntry | undefined,
-  { opts, realRoot, sorted }: PlanInput,
-): CompressTask {
-  const settings = sorted.previous?.settings;
-  return {
-    path: file.path,
-    realRoot,
-    kind: brotliKindOf(file.rel),
-    jobs,
-    minRatio: opts.minRatio,
-    previous:
-      prev && settings ? { hash: prev.hash, variants: prev.variants, deltas: prev.deltas, settings } : undefined,
-    cacheDir: opts.cacheDir,
-    dryRun: opts.dryRun,
-  };
 }
 
 const ENTRY_KEYS = "hash,size,mtimeMs,type,variants";

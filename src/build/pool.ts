@@ -8,8 +8,11 @@ import type { CompressResult, CompressTask, TaskRunner } from "./tasks.js";
 const workerUrl = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
 export interface PoolTask {
-  task: CompressTask;
-  size: number;
+  /** The message for the worker: read once, when the file is sent. */
+  readonly task: CompressTask;
+  readonly size: number;
+  /** Only to be hashed and listed: no encodings, no deltas. */
+  readonly hashOnly: boolean;
 }
 
 /** Tasks cut short by an abort: they may have left some variants half-replaced. */
@@ -28,8 +31,8 @@ export async function runPool(
   warm?: WarmPool,
 ): Promise<Interrupted> {
   // Files only to be hashed and listed cost less than a trip to a thread: run them here.
-  const listOnly = tasks.filter(({ task }) => task.jobs.length === 0 && !task.deltas);
-  const toCompress = tasks.filter(({ task }) => task.jobs.length > 0 || task.deltas);
+  const listOnly = tasks.filter((t) => t.hashOnly);
+  const toCompress = tasks.filter((t) => !t.hashOnly);
   try {
     const [interrupted] = await Promise.all([
       runOnThreads(toCompress, concurrency, onDone, signal, warm),
